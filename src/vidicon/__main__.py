@@ -1,0 +1,3 @@
+from vidicon.cli import main
+
+raise SystemExit(main())

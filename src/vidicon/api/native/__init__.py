@@ -1,0 +1,1 @@
+"""Vidicon's own API under /v1."""

@@ -1,0 +1,155 @@
+"""Routes of the native API. Translation only: each handler calls one service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from vidicon.api.native.ranges import file_response
+from vidicon.api.native.schemas import (
+    GapOut,
+    LockRequest,
+    ManualRecording,
+    RecordingsOut,
+    SegmentOut,
+    SetupRequest,
+    TokenRequest,
+    TokenResponse,
+    parse_time,
+)
+from vidicon.api.native.security import AdminUser, AppDep, CurrentUser
+from vidicon.base.errors import InvalidInput
+from vidicon.core.channel import ChannelSettings, ChannelStatusView, ChannelView
+from vidicon.core.clock import us_to_iso
+
+router = APIRouter(prefix="/v1")
+ChannelId = Annotated[int, Path(ge=1, le=1024, description="channel id")]
+SegmentId = Annotated[int, Path(ge=1, description="segment (file) id")]
+
+
+@router.post("/setup", status_code=201, tags=["auth"])
+async def setup(body: SetupRequest, app: AppDep) -> dict[str, str]:
+    """Create the first administrator with the one-time secret printed at first start."""
+    user = await app.auth.complete_setup(body.secret, body.username, body.password)
+    app.setup_secret = None
+    return {"username": user.username}
+
+
+@router.post("/auth/tokens", status_code=201, tags=["auth"])
+async def create_token(user: CurrentUser, app: AppDep, body: TokenRequest) -> TokenResponse:
+    token = await app.auth.create_token(user, body.name, body.ttl_seconds)
+    return TokenResponse(token=token, name=body.name)
+
+
+@router.get("/channels", tags=["channels"])
+async def list_channels(_: CurrentUser, app: AppDep) -> list[ChannelView]:
+    return await app.channels.all()
+
+
+@router.post("/channels", status_code=201, tags=["channels"])
+async def create_channel(_: AdminUser, app: AppDep, body: ChannelSettings) -> ChannelView:
+    return await app.channels.create(body)
+
+
+@router.get("/channels/{channel_id}", tags=["channels"])
+async def get_channel(_: CurrentUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
+    return await app.channels.get(channel_id)
+
+
+@router.put("/channels/{channel_id}", tags=["channels"])
+async def replace_channel(
+    _: AdminUser, app: AppDep, channel_id: ChannelId, body: ChannelSettings
+) -> ChannelView:
+    """Replace a channel's settings; an omitted password keeps the stored one."""
+    return await app.channels.replace(channel_id, body)
+
+
+@router.delete("/channels/{channel_id}", status_code=204, tags=["channels"])
+async def delete_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> Response:
+    await app.channels.delete(channel_id)
+    return Response(status_code=204)
+
+
+@router.post("/channels/{channel_id}/enable", tags=["channels"])
+async def enable_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
+    return await app.channels.set_enabled(channel_id, True)
+
+
+@router.post("/channels/{channel_id}/disable", tags=["channels"])
+async def disable_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
+    return await app.channels.set_enabled(channel_id, False)
+
+
+@router.put("/channels/{channel_id}/recording/manual", tags=["recordings"])
+async def manual_recording(
+    _: AdminUser, app: AppDep, channel_id: ChannelId, body: ManualRecording
+) -> ChannelView:
+    """Start (on=true) or stop manual recording, whatever the mode and schedule."""
+    return await app.channels.set_manual(channel_id, body.on)
+
+
+@router.get("/channels/{channel_id}/status", tags=["status"])
+async def channel_status(_: CurrentUser, app: AppDep, channel_id: ChannelId) -> ChannelStatusView:
+    await app.channels.get(channel_id)
+    return app.runtime.status(channel_id)
+
+
+@router.get("/status", tags=["status"])
+async def all_status(_: CurrentUser, app: AppDep) -> dict[str, ChannelStatusView]:
+    """Status of every channel, keyed by channel id (TS-API status codes)."""
+    return {str(cid): app.runtime.status(cid) for cid in await app.channels.ids()}
+
+
+@router.get("/recordings", tags=["recordings"])
+async def recordings(
+    _: CurrentUser,
+    app: AppDep,
+    channel: Annotated[int, Query(ge=1, le=1024)],
+    start: Annotated[str, Query(description="ISO 8601 with zone, or UTC microseconds")],
+    end: Annotated[str, Query(description="ISO 8601 with zone, or UTC microseconds")],
+    stream: Annotated[str, Query(pattern="^(main|sub)$")] = "main",
+) -> RecordingsOut:
+    """Segments overlapping [start, end) and the gaps between them."""
+    try:
+        start_us, end_us = parse_time(start), parse_time(end)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), "start") from None
+    timeline = await app.recordings.timeline(channel, stream, start_us, end_us)
+    return RecordingsOut(
+        channel=channel,
+        stream=stream,
+        start=us_to_iso(start_us),
+        end=us_to_iso(end_us),
+        segments=[SegmentOut.of(row) for row in timeline.segments],
+        gaps=[GapOut.of(gap) for gap in timeline.gaps],
+    )
+
+
+@router.get("/segments/{segment_id}", tags=["recordings"])
+async def segment(_: CurrentUser, app: AppDep, segment_id: SegmentId) -> SegmentOut:
+    return SegmentOut.of(await app.recordings.segment(segment_id))
+
+
+@router.put("/segments/{segment_id}/lock", tags=["recordings"])
+async def lock_segment(
+    _: AdminUser, app: AppDep, segment_id: SegmentId, body: LockRequest
+) -> SegmentOut:
+    """Locked segments are never deleted by retention or the free-space guard."""
+    return SegmentOut.of(await app.recordings.set_locked(segment_id, body.locked))
+
+
+@router.get("/segments/{segment_id}/file", tags=["recordings"], response_class=Response)
+async def segment_file(
+    _: CurrentUser, app: AppDep, request: Request, segment_id: SegmentId
+) -> Response:
+    """The segment as a fragmented MP4, with HTTP Range support."""
+    found = await app.recordings.segment_file(segment_id)
+    row = found.row
+    etag = f'"{row.id}-{found.size}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    name = f"ch{row.channel_id}-{row.stream}-{row.start_us}.mp4"
+    return file_response(
+        found.path, found.size, request.headers.get("range"), "video/mp4", etag, name
+    )

@@ -1,0 +1,74 @@
+"""The HTTP application: mounts the API surfaces and maps errors to status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from vidicon import __version__
+from vidicon.api.native.routes import router as native_router
+from vidicon.app import Vidicon
+from vidicon.base.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    VidiconError,
+)
+
+_STATUS = {
+    NotFound: 404,
+    InvalidInput: 422,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
+
+
+def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await vidicon.start()
+            _announce(vidicon)
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await vidicon.stop()
+
+    app = FastAPI(
+        title="Vidicon",
+        version=__version__,
+        description="Native API of the Vidicon network video recorder.",
+        lifespan=lifespan,
+    )
+    app.state.vidicon = vidicon
+    app.include_router(native_router)
+
+    @app.exception_handler(VidiconError)
+    async def _vidicon_error(_: Request, exc: VidiconError) -> JSONResponse:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        headers = {"WWW-Authenticate": 'Basic realm="vidicon"'} if status == 401 else None
+        body = {"error": {"code": exc.code, "message": str(exc)}}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    return app
+
+
+def _announce(vidicon: Vidicon) -> None:
+    server = vidicon.config.server
+    print(f"Vidicon {__version__}: data in {vidicon.data_dir}", flush=True)
+    print(f"API: http://{server.host}:{server.http_port}/docs", flush=True)
+    if vidicon.setup_secret:
+        print(
+            "No administrator yet. Create one with this one-time setup secret:\n"
+            f"  {vidicon.setup_secret}\n"
+            "  POST /v1/setup {\"secret\": ..., \"username\": ..., \"password\": ...}\n"
+            "or set VIDICON_ADMIN_USER and VIDICON_ADMIN_PASSWORD before the first start.",
+            flush=True,
+        )

@@ -1,0 +1,70 @@
+"""Composition root: builds mechanisms and services and runs their lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from vidicon.config import Config
+from vidicon.core.channel import ChannelSettings, StreamSettings
+from vidicon.core.clock import SYSTEM_CLOCK, Clock
+from vidicon.db.database import Database
+from vidicon.db.recordings import RecordingIndex
+from vidicon.services.auth import AuthService
+from vidicon.services.channels import ChannelService
+from vidicon.services.recordings import RecordingService
+from vidicon.services.runtime import Runtime
+from vidicon.storage.reconcile import ReconcileReport, reconcile
+from vidicon.storage.retention import Retention
+from vidicon.storage.segments import SegmentStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Vidicon:
+    config: Config
+    clock: Clock = field(default=SYSTEM_CLOCK)
+    setup_secret: str | None = None
+    reconcile_report: ReconcileReport | None = None
+
+    def __post_init__(self) -> None:
+        data_dir = self.config.storage.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)  # footage and the database are private
+        self.data_dir = data_dir
+        self.db = Database(self.config.db_url)
+        self.index = RecordingIndex(self.db)
+        self.store = SegmentStore(data_dir, self.index)
+        self.retention = Retention(
+            data_dir, self.index, min_free_bytes=self.config.storage.min_free_bytes
+        )
+        self.runtime = Runtime(self.config, self.clock, self.store, self.retention)
+        self.auth = AuthService(self.db, self.clock)
+        self.channels = ChannelService(self.db, self.runtime, self.clock)
+        self.recordings = RecordingService(data_dir, self.index)
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        self.reconcile_report = await reconcile(self.data_dir, self.index, self.clock.now_us())
+        log.info("start-up reconcile: %s", self.reconcile_report)
+        self.setup_secret = await self.auth.bootstrap(
+            os.environ.get("VIDICON_ADMIN_USER"), os.environ.get("VIDICON_ADMIN_PASSWORD")
+        )
+        if self.config.simulated_cameras and not await self.channels.ids():
+            for number in range(1, self.config.simulated_cameras + 1):
+                await self.channels.create(
+                    ChannelSettings(
+                        name=f"Simulated camera {number}",
+                        main=StreamSettings(url="sim://camera?width=640&height=360&fps=15"),
+                        sub=None,
+                    )
+                )
+        else:
+            await self.channels.start_all()
+        self.runtime.start_retention()
+
+    async def stop(self) -> None:
+        await self.runtime.shutdown()
+        await self.db.close()

@@ -1,0 +1,1 @@
+"""Foundations with no knowledge of the domain."""

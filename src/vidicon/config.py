@@ -1,0 +1,119 @@
+"""Server configuration: a TOML file, overridden by command-line options.
+
+Example (every key optional)::
+
+    [server]
+    host = "0.0.0.0"
+    http_port = 8080
+
+    [storage]
+    data_dir = "/var/lib/vidicon"
+    media_dir = "/srv/clips"        # where media: sources may read files
+    segment_seconds = 60
+    min_free_bytes = 1073741824     # free-space guard
+    retention_interval_s = 30
+
+    [database]
+    url = "sqlite+aiosqlite:////var/lib/vidicon/vidicon.db"  # or postgresql+asyncpg://...
+
+    [sources]
+    retry_max_s = 3
+    read_timeout_s = 5
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vidicon.db.database import sqlite_url
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    data_dir: Path = Path("data")
+    media_dir: Path | None = None
+    segment_seconds: float = 60.0
+    min_free_bytes: int = 1 << 30
+    retention_interval_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesConfig:
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 3.0
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    database_url: str | None = None
+    simulated_cameras: int = 0  # `vidicon demo` sets 4
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return sqlite_url(str(self.storage.data_dir.resolve() / "vidicon.db"))
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    return Config(
+        server=_section(ServerConfig, raw.get("server", {})),
+        storage=_section(StorageConfig, raw.get("storage", {})),
+        sources=_section(SourcesConfig, raw.get("sources", {})),
+        database_url=raw.get("database", {}).get("url"),
+    )
+
+
+def _section(cls: Any, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown keys in [{cls.__name__}]: {', '.join(sorted(unknown))}")
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.endswith("_dir"):
+            value = Path(value)
+        converted[key] = value
+    return cls(**converted)
+
+
+def with_overrides(
+    config: Config,
+    *,
+    data_dir: Path | None = None,
+    http_port: int | None = None,
+    host: str | None = None,
+    simulated_cameras: int | None = None,
+) -> Config:
+    storage = replace(config.storage, data_dir=data_dir) if data_dir else config.storage
+    server = config.server
+    if http_port is not None:
+        server = replace(server, http_port=http_port)
+    if host is not None:
+        server = replace(server, host=host)
+    sims = config.simulated_cameras if simulated_cameras is None else simulated_cameras
+    return replace(config, storage=storage, server=server, simulated_cameras=sims)

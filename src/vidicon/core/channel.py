@@ -1,0 +1,158 @@
+"""Channel settings: what a camera is and how it is recorded.
+
+These models validate every field a client can send. Camera credentials are
+accepted here and split off by the channel service; they never appear in
+:class:`ChannelView` or any other output model.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vidicon.core.sources import SourceError, parse_source
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+StreamName = Literal["main", "sub"]
+
+
+class StreamSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        max_length=2048, description="rtsp, rtsps, rtmp, rtmps, http(s), media: or sim:"
+    )
+    username: str | None = Field(default=None, max_length=128, description="write-only")
+    password: str | None = Field(default=None, max_length=256, description="write-only")
+    transport: Literal["tcp", "udp"] = "tcp"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parse_source(value)
+        except SourceError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class ScheduleEntry(BaseModel):
+    """Record on these weekdays (0 = Monday) between start and end, local time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
+    start: str = "00:00"
+    end: str = "24:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("time must be HH:MM (00:00-24:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleEntry:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+    def covers(self, local: datetime) -> bool:
+        if local.weekday() not in self.days:
+            return False
+        now = local.strftime("%H:%M")
+        return self.start <= now < self.end
+
+
+class RecordingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["continuous", "scheduled", "off"] = "continuous"
+    stream: StreamName = "main"
+    schedule: list[ScheduleEntry] = Field(default_factory=list, max_length=64)
+    timezone: str = Field(default="UTC", max_length=64)
+    segment_seconds: float | None = Field(default=None, ge=2, le=600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value[:64]!r}") from None
+        return value
+
+    def scheduled_at(self, utc: datetime) -> bool:
+        local = utc.astimezone(ZoneInfo(self.timezone))
+        return any(entry.covers(local) for entry in self.schedule)
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_age_days: float | None = Field(default=None, gt=0, le=36500)
+    max_bytes: int | None = Field(default=None, gt=0)
+
+
+class ChannelSettings(BaseModel):
+    """A channel as a client creates or replaces it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    enabled: bool = True
+    main: StreamSettings
+    sub: StreamSettings | None = None
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("name must be printable text")
+        return value
+
+    @model_validator(mode="after")
+    def _stream_exists(self) -> ChannelSettings:
+        if self.recording.stream == "sub" and self.sub is None:
+            raise ValueError("recording.stream is 'sub' but the channel has no sub stream")
+        return self
+
+
+class StreamView(BaseModel):
+    url: str
+    has_credentials: bool
+    transport: str
+    source: str
+
+
+class ChannelStatusView(BaseModel):
+    code: int
+    message: str
+    detail: str = ""
+    since: str | None = None
+    recording: bool = False
+    streaming: bool = False
+    reconnects: int = 0
+    last_error_code: int | None = None
+
+
+class ChannelView(BaseModel):
+    """A channel as every output shows it: no credentials, ever."""
+
+    id: int
+    name: str
+    enabled: bool
+    main: StreamView
+    sub: StreamView | None
+    recording: RecordingSettings
+    retention: RetentionSettings
+    manual_recording: bool = False
+    status: ChannelStatusView | None = None

@@ -1,0 +1,1 @@
+"""Data access: the schema, migrations and queries, for SQLite and PostgreSQL alike."""

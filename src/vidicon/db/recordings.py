@@ -1,0 +1,241 @@
+"""Queries on the recording index (segments, fragments, pending deletes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from vidicon.db import schema
+from vidicon.db.database import Database
+
+S = schema.segments
+F = schema.fragments
+P = schema.pending_deletes
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    id: int
+    channel_id: int
+    stream: str
+    kind: str
+    state: str
+    locked: bool
+    run_start_us: int
+    start_us: int
+    end_us: int
+    size: int
+    init_size: int
+    path: str
+    codecs: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentRow:
+    segment_id: int
+    seq: int
+    offset: int
+    size: int
+    start_us: int
+    duration_us: int
+    keyframe: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewSegment:
+    channel_id: int
+    stream: str
+    kind: str
+    run_start_us: int
+    start_us: int
+    init_size: int
+    path: str
+    codecs: str
+    width: int
+    height: int
+
+
+def _segment(row: sa.Row[tuple[object, ...]]) -> SegmentRow:
+    return SegmentRow(**row._asdict())
+
+
+class RecordingIndex:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert_segment(self, new: NewSegment) -> int:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                S.insert().values(
+                    channel_id=new.channel_id,
+                    stream=new.stream,
+                    kind=new.kind,
+                    state="open",
+                    locked=False,
+                    run_start_us=new.run_start_us,
+                    start_us=new.start_us,
+                    end_us=new.start_us,
+                    size=new.init_size,
+                    init_size=new.init_size,
+                    path=new.path,
+                    codecs=new.codecs,
+                    width=new.width,
+                    height=new.height,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    async def add_fragment(self, fragment: FragmentRow) -> None:
+        """Index one fragment already fsynced to the segment file."""
+        end_us = fragment.start_us + fragment.duration_us
+        async with self.db.write() as conn:
+            await conn.execute(
+                F.insert().values(
+                    segment_id=fragment.segment_id,
+                    seq=fragment.seq,
+                    offset=fragment.offset,
+                    size=fragment.size,
+                    start_us=fragment.start_us,
+                    duration_us=fragment.duration_us,
+                    keyframe=fragment.keyframe,
+                )
+            )
+            await conn.execute(
+                S.update()
+                .where(S.c.id == fragment.segment_id)
+                .values(end_us=end_us, size=fragment.offset + fragment.size)
+            )
+
+    async def close_segment(self, segment_id: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(S.update().where(S.c.id == segment_id).values(state="closed"))
+
+    async def last_end_us(self, channel_id: int, stream: str) -> int | None:
+        async with self.db.read() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(sa.func.max(S.c.end_us)).where(
+                        S.c.channel_id == channel_id, S.c.stream == stream
+                    )
+                )
+            ).scalar()
+            return None if value is None else int(value)
+
+    async def get_segment(self, segment_id: int) -> SegmentRow | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(S).where(S.c.id == segment_id))).first()
+            return None if row is None else _segment(row)
+
+    async def segments_in_range(
+        self, channel_id: int, stream: str, start_us: int, end_us: int, limit: int = 10_000
+    ) -> list[SegmentRow]:
+        """Segments overlapping [start_us, end_us), oldest first, empty ones skipped."""
+        query = (
+            sa.select(S)
+            .where(
+                S.c.channel_id == channel_id,
+                S.c.stream == stream,
+                S.c.start_us < end_us,
+                S.c.end_us > start_us,
+                S.c.end_us > S.c.start_us,
+            )
+            .order_by(S.c.start_us)
+            .limit(limit)
+        )
+        async with self.db.read() as conn:
+            return [_segment(r) for r in await conn.execute(query)]
+
+    async def all_segments(self) -> list[SegmentRow]:
+        async with self.db.read() as conn:
+            return [_segment(r) for r in await conn.execute(sa.select(S).order_by(S.c.id))]
+
+    async def fragments(self, segment_id: int) -> list[FragmentRow]:
+        query = sa.select(F).where(F.c.segment_id == segment_id).order_by(F.c.seq)
+        async with self.db.read() as conn:
+            return [FragmentRow(**r._asdict()) for r in await conn.execute(query)]
+
+    async def set_locked(self, segment_id: int, locked: bool) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                S.update().where(S.c.id == segment_id).values(locked=locked)
+            )
+            return bool(result.rowcount)
+
+    async def mark_repaired(self, segment_id: int, size: int, end_us: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                S.update()
+                .where(S.c.id == segment_id)
+                .values(state="closed", size=size, end_us=end_us)
+            )
+
+    # --- deletion through the pending-delete table -------------------------
+
+    async def move_to_pending(self, segment_ids: list[int], now_us: int) -> list[str]:
+        """Delete the rows and record their paths as pending, in one transaction."""
+        if not segment_ids:
+            return []
+        async with self.db.write() as conn:
+            paths = [
+                str(p)
+                for p in (
+                    await conn.execute(sa.select(S.c.path).where(S.c.id.in_(segment_ids)))
+                ).scalars()
+            ]
+            if paths:
+                await conn.execute(
+                    P.insert(), [{"path": path, "created_us": now_us} for path in paths]
+                )
+            await conn.execute(F.delete().where(F.c.segment_id.in_(segment_ids)))
+            await conn.execute(S.delete().where(S.c.id.in_(segment_ids)))
+            return paths
+
+    async def pending_paths(self) -> list[tuple[int, str]]:
+        async with self.db.read() as conn:
+            return [(int(r.id), str(r.path)) for r in await conn.execute(sa.select(P))]
+
+    async def clear_pending(self, ids: list[int]) -> None:
+        if ids:
+            async with self.db.write() as conn:
+                await conn.execute(P.delete().where(P.c.id.in_(ids)))
+
+    async def clear_pending_paths(self, paths: list[str]) -> None:
+        if paths:
+            async with self.db.write() as conn:
+                await conn.execute(P.delete().where(P.c.path.in_(paths)))
+
+    # --- retention ---------------------------------------------------------
+
+    async def channel_usage(self) -> dict[int, int]:
+        query = sa.select(S.c.channel_id, sa.func.sum(S.c.size)).group_by(S.c.channel_id)
+        async with self.db.read() as conn:
+            return {int(c): int(s or 0) for c, s in await conn.execute(query)}
+
+    async def oldest_deletable(
+        self,
+        *,
+        channel_id: int | None = None,
+        kinds: tuple[str, ...] | None = None,
+        before_us: int | None = None,
+        limit: int = 50,
+    ) -> list[SegmentRow]:
+        """Closed, unlocked segments, oldest first."""
+        query = sa.select(S).where(S.c.locked.is_(False), S.c.state == "closed")
+        if channel_id is not None:
+            query = query.where(S.c.channel_id == channel_id)
+        if kinds is not None:
+            query = query.where(S.c.kind.in_(kinds))
+        if before_us is not None:
+            query = query.where(S.c.end_us <= before_us)
+        query = query.order_by(S.c.start_us).limit(limit)
+        async with self.db.read() as conn:
+            return [_segment(r) for r in await conn.execute(query)]
+
+    async def drop_fragments_after(self, segment_id: int, seq: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(F.delete().where(F.c.segment_id == segment_id, F.c.seq > seq))

@@ -1,0 +1,117 @@
+"""The database schema.
+
+Times are UTC integer microseconds (``*_us``). Media lives in files; the
+database holds only the index that lets any time range be served by byte
+ranges, plus configuration and users. Every statement goes through SQLAlchemy
+Core so the same code runs on SQLite (embedded default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Single row: which migrations have been applied.
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+# Small key/value settings: the hashed one-time setup secret, the server id.
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Users of every API surface. Passwords are Argon2 hashes, never plain text.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# Bearer tokens for the native API; only a SHA-256 of the token is stored.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=True),
+)
+
+# Channels (cameras). ``config`` holds the validated, credential-free settings
+# (stream URLs, recording mode, schedule, retention); ``credentials`` holds the
+# camera login, kept apart so that no response can include it by accident.
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("credentials", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+# One row per segment file. The id is the integer file id the APIs expose.
+# ``state`` is 'open' while the recorder appends, 'closed' after; an open row
+# left by a crash is repaired on start. ``run_start_us`` groups contiguous
+# segments: a new run means a gap before it. ``locked`` footage is never
+# deleted by retention.
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel_id", sa.Integer, nullable=False),
+    sa.Column("stream", sa.String(8), nullable=False),  # 'main' | 'sub'
+    sa.Column("kind", sa.String(8), nullable=False),  # normal | manual | alarm | event
+    sa.Column("state", sa.String(8), nullable=False),  # open | closed
+    sa.Column("locked", sa.Boolean, nullable=False, default=False),
+    sa.Column("run_start_us", sa.BigInteger, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("init_size", sa.Integer, nullable=False),
+    sa.Column("path", sa.String(512), nullable=False, unique=True),  # relative to data dir
+    sa.Column("codecs", sa.String(64), nullable=False),  # RFC 6381, e.g. avc1.64001f,mp4a.40.2
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Index("ix_segments_stream_time", "channel_id", "stream", "start_us"),
+    sa.Index("ix_segments_kind_time", "kind", "start_us"),
+    sqlite_autoincrement=True,  # file ids are never reused
+)
+
+# One row per fragment (one GOP, a moof+mdat pair) inside a segment file.
+fragments = sa.Table(
+    "fragments",
+    metadata,
+    sa.Column("segment_id", sa.ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("duration_us", sa.Integer, nullable=False),
+    sa.Column("keyframe", sa.Boolean, nullable=False, default=True),
+)
+
+# Files whose rows are gone and which are about to be unlinked. A crash between
+# the row deletion and the unlink leaves the path here; start-up finishes it.
+pending_deletes = sa.Table(
+    "pending_deletes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,226 @@
+"""One hub per stream: a single ingest fanned out to any number of readers.
+
+The hub keeps the current GOP (everything since the last video keyframe), so a
+new reader starts on a keyframe at once instead of waiting for the next one.
+Each reader has a bounded queue. A reader that falls behind loses what is
+queued, is counted, and resumes at the next keyframe: it never stalls the
+source or any other reader. Everything here runs on the event loop thread;
+sources publish from their own threads through :meth:`Hub.publish_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from vidicon.core.media import Packet, StreamInfo, Track
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """The source (re)started: what follows uses these codecs.
+
+    Readers see it before the first packet of every ingest session, so a
+    reconnect or a codec change is never mistaken for continuous media.
+    """
+
+    info: StreamInfo
+    session: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The source stopped (camera lost, disabled, shut down)."""
+
+    session: int
+
+
+HubItem = Packet | StreamStart | StreamEnd
+
+
+class HubReader:
+    """A bounded, drop-on-overflow view of a hub, consumed with ``async for``."""
+
+    def __init__(self, hub: Hub, name: str, max_items: int) -> None:
+        self.hub = hub
+        self.name = name
+        self.max_items = max_items
+        self.dropped_packets = 0
+        self.overflows = 0
+        self._queue: deque[HubItem] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._need_key = True
+        self._closed = False
+
+    # --- producer side (hub) -----------------------------------------------
+
+    def _offer(self, item: HubItem) -> None:
+        if isinstance(item, Packet):
+            if self._need_key:
+                if item.track is not Track.VIDEO or not item.key:
+                    return
+                self._need_key = False
+            if len(self._queue) >= self.max_items:
+                self._overflow()
+                if not (item.track is Track.VIDEO and item.key):
+                    return
+                self._need_key = False
+        else:
+            self._need_key = True  # a new or ended session resumes at a keyframe
+        self._queue.append(item)
+        self._wake()
+
+    def _overflow(self) -> None:
+        dropped = sum(1 for item in self._queue if isinstance(item, Packet))
+        kept = [item for item in self._queue if not isinstance(item, Packet)]
+        self._queue.clear()
+        self._queue.extend(kept)
+        self.dropped_packets += dropped
+        self.overflows += 1
+        self._need_key = True
+        self.hub.dropped_packets += dropped
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- consumer side -----------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def get(self) -> HubItem | None:
+        """The next item, or None once the reader is closed."""
+        while not self._queue:
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
+
+    def get_nowait(self) -> HubItem | None:
+        return self._queue.popleft() if self._queue else None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.hub._readers.discard(self)
+            self._wake()
+
+    async def __aiter__(self) -> AsyncIterator[HubItem]:
+        while (item := await self.get()) is not None:
+            yield item
+
+
+class Hub:
+    """Fan-out point of one stream (a channel's main or sub stream)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.info: StreamInfo | None = None
+        self.session = 0
+        self.live = False
+        self.packets_in = 0
+        self.bytes_in = 0
+        self.dropped_packets = 0
+        self.last_packet_mono = 0.0
+        self._gop: list[Packet] = []
+        self._readers: set[HubReader] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: deque[HubItem] = deque()
+        self._inbox_lock = threading.Lock()
+        self._drain_scheduled = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def readers(self) -> int:
+        return len(self._readers)
+
+    def reader(self, name: str, max_items: int = 512) -> HubReader:
+        """A new reader, primed with the current GOP so it starts on a keyframe."""
+        reader = HubReader(self, name, max_items)
+        if self.live and self.info is not None:
+            reader._offer(StreamStart(self.info, self.session))
+            for packet in self._gop:
+                reader._offer(packet)
+        self._readers.add(reader)
+        return reader
+
+    # --- publishing (event loop thread) ------------------------------------
+
+    def start(self, info: StreamInfo) -> None:
+        self.session += 1
+        self.info = info
+        self.live = True
+        self._gop.clear()
+        self._fan_out(StreamStart(info, self.session))
+
+    def publish(self, packet: Packet) -> None:
+        self.packets_in += 1
+        self.bytes_in += len(packet.data)
+        self.last_packet_mono = time.monotonic()
+        if packet.track is Track.VIDEO and packet.key:
+            self._gop.clear()
+        if self._gop or (packet.track is Track.VIDEO and packet.key):
+            self._gop.append(packet)
+        self._fan_out(packet)
+
+    def end(self) -> None:
+        if self.live:
+            self.live = False
+            self._gop.clear()
+            self._fan_out(StreamEnd(self.session))
+
+    def _fan_out(self, item: HubItem) -> None:
+        for reader in tuple(self._readers):
+            reader._offer(item)
+
+    # --- publishing from a source thread -----------------------------------
+
+    def publish_threadsafe(self, item: Packet | StreamInfo | None) -> None:
+        """Queue a packet, a new StreamInfo (start) or None (end) from any thread.
+
+        Items are batched: one loop callback drains everything queued since
+        the last one, so a busy stream costs few wake-ups.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("hub is not bound to an event loop")
+        if isinstance(item, StreamInfo):
+            entry: HubItem = StreamStart(item, 0)
+        elif item is None:
+            entry = StreamEnd(0)
+        else:
+            entry = item
+        with self._inbox_lock:
+            self._inbox.append(entry)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+            loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            items = list(self._inbox)
+            self._inbox.clear()
+            self._drain_scheduled = False
+        for item in items:
+            if isinstance(item, Packet):
+                self.publish(item)
+            elif isinstance(item, StreamStart):
+                self.start(item.info)
+            else:
+                self.end()

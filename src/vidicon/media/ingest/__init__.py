@@ -1,0 +1,1 @@
+"""Sources: threads that demux (never decode) and publish packets to a hub."""

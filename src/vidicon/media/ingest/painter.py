@@ -1,0 +1,91 @@
+"""Synthetic pictures for the simulated camera: moving bars and a burnt-in clock.
+
+Frames are painted straight into YUV 4:2:0 planes with numpy slicing (no
+image library, no per-pixel Python loops). Digits are seven-segment glyphs,
+so the clock stays readable after heavy compression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+# Segments: a top, b upper right, c lower right, d bottom, e lower left, f upper left, g middle.
+_DIGITS = {
+    "0": "abcdef",
+    "1": "bc",
+    "2": "abdeg",
+    "3": "abcdg",
+    "4": "bcfg",
+    "5": "acdfg",
+    "6": "acdefg",
+    "7": "abc",
+    "8": "abcdefg",
+    "9": "abcdfg",
+    "-": "g",
+}
+
+
+class Painter:
+    def __init__(self, width: int, height: int, label: str = "") -> None:
+        if width % 2 or height % 2:
+            raise ValueError("width and height must be even")
+        self.width = width
+        self.height = height
+        self.label = label
+        ramp = (np.arange(width * 2) * 200 // (width * 2) + 16).astype(np.uint8)
+        self._ramp = np.concatenate([ramp, ramp])
+        self.digit_h = max(16, height // 10)
+        self.digit_w = self.digit_h // 2
+        self.stroke = max(2, self.digit_h // 8)
+
+    def paint(self, frame_index: int, text: str) -> npt.NDArray[np.uint8]:
+        """One yuv420p picture as the (h*3/2, w) array PyAV expects."""
+        w, h = self.width, self.height
+        out = np.empty((h * 3 // 2, w), dtype=np.uint8)
+        shift = (frame_index * 4) % (w * 2)
+        luma = out[:h]
+        luma[:] = self._ramp[shift : shift + w]
+        # A bright square bouncing vertically, so motion is obvious.
+        size = h // 6
+        y = (frame_index * 3) % (2 * (h - size))
+        y = y if y < h - size else 2 * (h - size) - y
+        x = (frame_index * 5) % (w - size)
+        luma[y : y + size, x : x + size] = 235
+        chroma = out[h:]
+        chroma[:] = 128
+        chroma[: h // 4, : w // 2] = 90 + (frame_index % 60)  # slowly changing tint
+        self._draw_text(luma, text, self.stroke * 2, self.stroke * 2)
+        return out
+
+    def _draw_text(self, luma: npt.NDArray[np.uint8], text: str, x: int, y: int) -> None:
+        dw, dh, s = self.digit_w, self.digit_h, self.stroke
+        box_w = min(self.width - x, (dw + s * 2) * len(text) + s * 2)
+        luma[y - s : y + dh + s, x - s : x - s + box_w] = 16
+        for char in text:
+            if char == ":" or char == ".":
+                dots = (dh // 3, 2 * dh // 3) if char == ":" else (dh - s,)
+                for dy in dots:
+                    luma[y + dy : y + dy + s, x : x + s] = 235
+                x += s * 3
+                continue
+            for segment in _DIGITS.get(char, ""):
+                self._segment(luma, segment, x, y)
+            x += dw + s * 2
+            if x + dw > self.width:
+                break
+
+    def _segment(self, luma: npt.NDArray[np.uint8], seg: str, x: int, y: int) -> None:
+        dw, dh, s = self.digit_w, self.digit_h, self.stroke
+        half = dh // 2
+        rects = {
+            "a": (x, y, dw, s),
+            "b": (x + dw - s, y, s, half),
+            "c": (x + dw - s, y + half, s, dh - half),
+            "d": (x, y + dh - s, dw, s),
+            "e": (x, y + half, s, dh - half),
+            "f": (x, y, s, half),
+            "g": (x, y + half - s // 2, dw, s),
+        }
+        rx, ry, rw, rh = rects[seg]
+        luma[ry : ry + rh, rx : rx + rw] = 235

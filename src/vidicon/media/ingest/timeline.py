@@ -1,0 +1,102 @@
+"""Turning a source's timestamps into clean per-track decode times and UTC.
+
+Camera timestamps start anywhere, wrap, jump on reconnect and drift against
+our clock. Per ingest session each track gets:
+
+* decode times in its own timescale that strictly increase (a jump of more
+  than ``MAX_JUMP_S`` either way is treated as a discontinuity and bridged by
+  one nominal sample duration);
+* a UTC time: the wall clock (monotonic-anchored, see ``core.clock``) at the
+  track's first packet plus elapsed media time. When media time runs more
+  than ``MAX_DRIFT_US`` ahead of or behind arrival time, the anchor is moved
+  (at a keyframe), so long recordings follow the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vidicon.core.clock import Clock
+
+MAX_JUMP_S = 10
+MAX_AHEAD_US = 500_000
+MAX_BEHIND_US = 3_000_000
+
+
+@dataclass(slots=True)
+class _TrackState:
+    timescale: int
+    offset: int = 0  # added to raw timestamps, in the track timescale
+    last_dts: int | None = None
+    last_duration: int = 0
+    anchor_us: int = 0
+    anchor_dts: int = 0
+    drift_fixes: int = 0
+
+
+class Timeline:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._tracks: dict[int, _TrackState] = {}
+
+    def add_track(self, track: int, timescale: int) -> None:
+        self._tracks[track] = _TrackState(timescale=timescale)
+
+    def drift_fixes(self, track: int) -> int:
+        return self._tracks[track].drift_fixes
+
+    def stamp(
+        self,
+        track: int,
+        dts: int | None,
+        pts: int | None,
+        time_base: Fraction,
+        *,
+        nominal_duration: int,
+        sync_point: bool,
+    ) -> tuple[int, int, int]:
+        """Returns (dts, pts, time_us) with dts/pts in the track timescale."""
+        state = self._tracks[track]
+        raw_dts = dts if dts is not None else pts
+        if raw_dts is None:
+            if state.last_dts is None:
+                raw_scaled = 0
+            else:
+                step = state.last_duration or nominal_duration
+                raw_scaled = state.last_dts - state.offset + step
+        else:
+            raw_scaled = _rescale(raw_dts, time_base, state.timescale)
+        cts = 0
+        if pts is not None and dts is not None:
+            cts = max(0, _rescale(pts, time_base, state.timescale) - raw_scaled)
+        now_us = self.clock.now_us()
+        if state.last_dts is None:
+            state.offset = -raw_scaled
+            new_dts = 0
+            state.anchor_us = now_us
+            state.anchor_dts = 0
+        else:
+            new_dts = raw_scaled + state.offset
+            step = new_dts - state.last_dts
+            if step <= 0 or step > MAX_JUMP_S * state.timescale:
+                bridge = state.last_duration or nominal_duration or 1
+                if step <= 0 and step > -MAX_JUMP_S * state.timescale:
+                    bridge = 1  # small reorder: keep order, nudge forward
+                new_dts = state.last_dts + bridge
+                state.offset = new_dts - raw_scaled
+            state.last_duration = new_dts - state.last_dts
+        state.last_dts = new_dts
+        time_us = state.anchor_us + (new_dts - state.anchor_dts) * 1_000_000 // state.timescale
+        if sync_point:
+            lag = now_us - time_us
+            if lag < -MAX_AHEAD_US or lag > MAX_BEHIND_US:
+                state.anchor_us = now_us
+                state.anchor_dts = new_dts
+                state.drift_fixes += 1
+                time_us = now_us
+        return new_dts, new_dts + cts, time_us
+
+
+def _rescale(value: int, time_base: Fraction, timescale: int) -> int:
+    return int(value * time_base * timescale)

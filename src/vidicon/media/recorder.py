@@ -1,0 +1,259 @@
+"""The recorder: a hub reader that stream-copies into fMP4 segment files.
+
+One fragment per GOP, segments rotated at a keyframe once they reach the
+target length (or when the kind of footage changes). Times in the index come
+from the media itself, anchored once per segment:
+
+* a segment continuing a run starts exactly where the previous one ended, so
+  contiguous footage has no false gaps or overlaps;
+* a new run (after a reconnect, a schedule pause, a restart) starts at its
+  first keyframe's UTC time, but never before the end of the stream's last
+  segment: a clock jump backwards cannot overlap or reorder footage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from vidicon.core.media import Packet, StreamInfo, Track
+from vidicon.media import fmp4
+from vidicon.media.hub import Hub, HubReader, StreamEnd, StreamStart
+from vidicon.storage.segments import DiskFull, OpenSegment, SegmentStore
+
+log = logging.getLogger(__name__)
+
+CONTIGUOUS_US = 1_000_000  # a keyframe this close to the last end continues the run
+DEFAULT_FRAME_90K = 3000
+
+# Given a UTC time, the kind of footage to record then ("normal", "manual",
+# "alarm"), or None to record nothing.
+KindPolicy = Callable[[int], str | None]
+# Called when the disk is full: frees space, returns True if any was freed.
+MakeRoom = Callable[[], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    segments: int = 0
+    fragments: int = 0
+    bytes: int = 0
+    lost_fragments: int = 0
+    last_failure_us: int | None = None
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        channel_id: int,
+        stream: str,
+        hub: Hub,
+        store: SegmentStore,
+        policy: KindPolicy,
+        segment_seconds: float = 60.0,
+        make_room: MakeRoom | None = None,
+        now_us: Callable[[], int],
+    ) -> None:
+        self.channel_id = channel_id
+        self.stream = stream
+        self.hub = hub
+        self.store = store
+        self.policy = policy
+        self.segment_us = int(segment_seconds * 1_000_000)
+        self.make_room = make_room
+        self.now_us = now_us
+        self.stats = RecorderStats()
+        self.segment: OpenSegment | None = None
+        self._info: StreamInfo | None = None
+        self._reader: HubReader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_end_us: int | None = None
+        self._continuing = False  # the next segment may continue the current run
+        self._run_start_us = 0
+        self._video: list[Packet] = []
+        self._audio: list[Packet] = []
+        self._seg_video_dts0 = 0
+        self._seg_audio: tuple[int, int] | None = None  # (first audio dts, its tfdt)
+
+    @property
+    def recording(self) -> bool:
+        return self.segment is not None
+
+    async def start(self) -> None:
+        self._last_end_us = await self.store.index.last_end_us(self.channel_id, self.stream)
+        self._reader = self.hub.reader(f"recorder-{self.channel_id}-{self.stream}", 8192)
+        self._task = asyncio.create_task(self._run(), name=f"recorder-{self.channel_id}")
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        assert self._reader is not None
+        try:
+            async for item in self._reader:
+                await self._handle(item)
+        except Exception:
+            log.exception("recorder %s/%s failed", self.channel_id, self.stream)
+            raise
+        finally:
+            await self._finish_run()
+
+    async def _handle(self, item: Packet | StreamStart | StreamEnd) -> None:
+        if isinstance(item, StreamStart):
+            await self._finish_run()
+            self._info = item.info
+            return
+        if isinstance(item, StreamEnd):
+            await self._finish_run()
+            return
+        if item.track is Track.AUDIO:
+            if self._video:
+                self._audio.append(item)
+            return
+        if not item.key:
+            if self._video:
+                self._video.append(item)
+            return
+        await self._on_keyframe(item)
+
+    async def _on_keyframe(self, key: Packet) -> None:
+        if self._video:
+            await self._write_fragment(next_key=key)
+        kind = self.policy(key.time_us)
+        if kind is None or self._info is None:
+            await self._finish_run()
+            return
+        segment = self.segment
+        if segment is not None and (
+            segment.kind != kind or key.dts - self._seg_video_dts0 >= self.segment_us * 9 // 100
+        ):
+            await self._close_segment()
+            segment = None
+        if segment is None:
+            try:
+                await self._open_segment(key, kind)
+            except OSError as exc:
+                await self._failed(exc)
+                return
+        self._video = [key]
+
+    async def _open_segment(self, key: Packet, kind: str) -> None:
+        assert self._info is not None
+        last_end = self._last_end_us
+        start = key.time_us
+        run_start: int | None = None
+        if last_end is not None:
+            if self._continuing and abs(start - last_end) < CONTIGUOUS_US:
+                start = last_end
+                run_start = self._run_start_us
+            start = max(start, last_end)
+        if run_start is None:
+            run_start = start
+        self.segment = await self.store.open(
+            self.channel_id,
+            self.stream,
+            kind,
+            run_start_us=run_start,
+            start_us=start,
+            info=self._info,
+            init=fmp4.init_segment(self._info),
+        )
+        self._run_start_us = run_start
+        self._seg_video_dts0 = key.dts
+        self._seg_audio = None
+        self._continuing = True
+        self.stats.segments += 1
+
+    async def _write_fragment(self, next_key: Packet | None) -> None:
+        segment = self.segment
+        video, self._video = self._video, []
+        if segment is None or not video:
+            self._audio = []
+            return
+        end_time = next_key.time_us if next_key is not None else None
+        audio = self._take_audio(end_time)
+        video_run = fmp4.TrackRun(Track.VIDEO, video[0].dts - self._seg_video_dts0)
+        for current, following in itertools.pairwise(video):
+            video_run.samples.append(_sample(current, following.dts - current.dts))
+        last = video[-1]
+        if next_key is not None:
+            last_duration = next_key.dts - last.dts
+        else:
+            previous = video_run.samples[-1].duration if video_run.samples else 0
+            last_duration = previous or DEFAULT_FRAME_90K
+        video_run.samples.append(_sample(last, max(1, last_duration)))
+        runs = [video_run]
+        if audio:
+            runs.append(self._audio_run(audio, segment))
+        data = fmp4.media_fragment(segment.fragments + 1, runs)
+        duration_us = fmp4.fragment_duration_us(video_run, 90_000)
+        start_us = segment.start_us + video_run.base_decode_time * 1_000_000 // 90_000
+        try:
+            await self.store.append(segment, data, start_us, duration_us, keyframe=True)
+        except OSError as exc:
+            await self._failed(exc)
+            return
+        self._last_end_us = segment.end_us
+        self.stats.fragments += 1
+        self.stats.bytes += len(data)
+
+    def _take_audio(self, end_time: int | None) -> list[Packet]:
+        if end_time is None:
+            audio, self._audio = self._audio, []
+            return audio
+        split = len(self._audio)
+        for i, packet in enumerate(self._audio):
+            if packet.time_us >= end_time:
+                split = i
+                break
+        audio, self._audio = self._audio[:split], self._audio[split:]
+        return audio
+
+    def _audio_run(self, audio: list[Packet], segment: OpenSegment) -> fmp4.TrackRun:
+        assert self._info is not None and self._info.audio is not None
+        rate = self._info.audio.sample_rate
+        if self._seg_audio is None:
+            offset_us = max(0, audio[0].time_us - segment.start_us)
+            self._seg_audio = (audio[0].dts, offset_us * rate // 1_000_000)
+        dts0, tfdt0 = self._seg_audio
+        run = fmp4.TrackRun(Track.AUDIO, max(0, tfdt0 + audio[0].dts - dts0))
+        for current, following in itertools.pairwise(audio):
+            run.samples.append(_sample(current, following.dts - current.dts))
+        run.samples.append(_sample(audio[-1], audio[-1].duration or 1024))
+        return run
+
+    async def _failed(self, exc: OSError) -> None:
+        self.stats.lost_fragments += 1
+        self.stats.last_failure_us = self.now_us()
+        log.error("recorder %s/%s: %s", self.channel_id, self.stream, exc)
+        if isinstance(exc, DiskFull) and self.make_room is not None:
+            await self.make_room()
+
+    async def _close_segment(self) -> None:
+        segment, self.segment = self.segment, None
+        if segment is not None:
+            await self.store.close(segment)
+
+    async def _finish_run(self) -> None:
+        """Flush what is buffered and close the segment; the next one starts a new run."""
+        if self._video:
+            await self._write_fragment(next_key=None)
+        self._audio = []
+        await self._close_segment()
+        self._continuing = False
+
+
+def _sample(packet: Packet, duration: int) -> fmp4.Sample:
+    return fmp4.Sample(
+        data=packet.data,
+        duration=duration,
+        composition_offset=packet.pts - packet.dts,
+        key=packet.key,
+    )

@@ -1,0 +1,1 @@
+"""Use cases. Services own transactions and permissions; APIs only translate."""

@@ -1,0 +1,187 @@
+"""Users, first-start setup, and credentials for the native API.
+
+No default password exists. On first start the admin comes from
+``VIDICON_ADMIN_USER`` / ``VIDICON_ADMIN_PASSWORD``; otherwise a one-time
+setup secret is printed and only its hash is stored. Passwords are Argon2
+hashes; API tokens are random 256-bit values stored as SHA-256 digests.
+Repeated failed logins for a user are slowed down and then locked out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from vidicon.base.errors import Conflict, InvalidInput, Unauthorized
+from vidicon.core.clock import Clock
+from vidicon.db import schema
+from vidicon.db.database import Database
+
+MIN_PASSWORD = 8
+SETUP_KEY = "setup_secret_sha256"
+LOCKOUT_FAILURES = 5
+LOCKOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    is_admin: bool
+
+
+class AuthService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._hasher = PasswordHasher()
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+
+    # --- first start -------------------------------------------------------
+
+    async def has_users(self) -> bool:
+        async with self.db.read() as conn:
+            count = (
+                await conn.execute(sa.select(sa.func.count()).select_from(schema.users))
+            ).scalar()
+            return bool(count)
+
+    async def bootstrap(self, username: str | None, password: str | None) -> str | None:
+        """Create the admin from the environment, or return a new setup secret."""
+        if await self.has_users():
+            return None
+        if username and password:
+            await self.create_user(username, password, is_admin=True)
+            return None
+        secret = secrets.token_urlsafe(24)
+        async with self.db.write() as conn:
+            await conn.execute(schema.settings.delete().where(schema.settings.c.key == SETUP_KEY))
+            await conn.execute(
+                schema.settings.insert().values(key=SETUP_KEY, value=_sha256(secret))
+            )
+        return secret
+
+    async def complete_setup(self, secret: str, username: str, password: str) -> User:
+        async with self.db.read() as conn:
+            stored = (
+                await conn.execute(
+                    sa.select(schema.settings.c.value).where(schema.settings.c.key == SETUP_KEY)
+                )
+            ).scalar()
+        if stored is None or not hmac.compare_digest(str(stored), _sha256(secret)):
+            raise Unauthorized("invalid setup secret")
+        if await self.has_users():
+            raise Conflict("setup is already complete")
+        user = await self.create_user(username, password, is_admin=True)
+        async with self.db.write() as conn:
+            await conn.execute(schema.settings.delete().where(schema.settings.c.key == SETUP_KEY))
+        return user
+
+    # --- users -------------------------------------------------------------
+
+    async def create_user(self, username: str, password: str, *, is_admin: bool) -> User:
+        username = username.strip()
+        if not 1 <= len(username) <= 64 or not username.isprintable():
+            raise InvalidInput("username must be 1-64 printable characters", "username")
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", "password")
+        password_hash = self._hasher.hash(password)
+        async with self.db.write() as conn:
+            exists = (
+                await conn.execute(
+                    sa.select(schema.users.c.id).where(schema.users.c.username == username)
+                )
+            ).first()
+            if exists:
+                raise Conflict("user exists")
+            result = await conn.execute(
+                schema.users.insert().values(
+                    username=username,
+                    password_hash=password_hash,
+                    is_admin=is_admin,
+                    created_us=self.clock.now_us(),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return User(int(key[0]), username, is_admin)
+
+    async def verify_password(self, username: str, password: str) -> User:
+        self._check_lockout(username)
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(schema.users).where(schema.users.c.username == username)
+                )
+            ).first()
+        stored = str(row.password_hash) if row is not None else self._dummy_hash
+        try:
+            self._hasher.verify(stored, password)
+            ok = row is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or row is None:
+            self._record_failure(username)
+            raise Unauthorized("invalid username or password")
+        self._failures.pop(username, None)
+        return User(int(row.id), str(row.username), bool(row.is_admin))
+
+    def _check_lockout(self, username: str) -> None:
+        count, last = self._failures.get(username, (0, 0.0))
+        if count >= LOCKOUT_FAILURES and time.monotonic() - last < LOCKOUT_SECONDS:
+            raise Unauthorized("too many failed attempts; try again later")
+
+    def _record_failure(self, username: str) -> None:
+        count, _ = self._failures.get(username, (0, 0.0))
+        self._failures[username] = (count + 1, time.monotonic())
+        if len(self._failures) > 10_000:  # bounded memory under a username spray
+            self._failures.pop(next(iter(self._failures)))
+
+    # --- tokens ------------------------------------------------------------
+
+    async def create_token(self, user: User, name: str, ttl_s: int | None = None) -> str:
+        token = "vdc_" + secrets.token_urlsafe(32)
+        now = self.clock.now_us()
+        async with self.db.write() as conn:
+            await conn.execute(
+                schema.api_tokens.insert().values(
+                    user_id=user.id,
+                    token_hash=_sha256(token),
+                    name=name[:64],
+                    created_us=now,
+                    expires_us=None if ttl_s is None else now + ttl_s * 1_000_000,
+                )
+            )
+        return token
+
+    async def verify_token(self, token: str) -> User:
+        t, u = schema.api_tokens, schema.users
+        query = (
+            sa.select(u.c.id, u.c.username, u.c.is_admin, t.c.expires_us)
+            .select_from(t.join(u, t.c.user_id == u.c.id))
+            .where(t.c.token_hash == _sha256(token))
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None or (row.expires_us is not None and row.expires_us < self.clock.now_us()):
+            raise Unauthorized("invalid or expired token")
+        return User(int(row.id), str(row.username), bool(row.is_admin))
+
+    async def revoke_token(self, user: User, token: str) -> None:
+        t = schema.api_tokens
+        async with self.db.write() as conn:
+            await conn.execute(
+                t.delete().where(t.c.token_hash == _sha256(token), t.c.user_id == user.id)
+            )
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()

@@ -1,0 +1,77 @@
+"""Recordings by time range, with gaps made explicit; segment files; locking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidicon.base.errors import InvalidInput, NotFound
+from vidicon.db.recordings import RecordingIndex, SegmentRow
+from vidicon.storage.files import resolve_inside
+
+GAP_TOLERANCE_US = 1_000  # segments this close are contiguous
+MAX_RANGE_US = 31 * 86_400_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    start_us: int
+    end_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    segments: list[SegmentRow]
+    gaps: list[Gap]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFile:
+    row: SegmentRow
+    path: Path
+    size: int  # indexed bytes only: an open segment is served up to its last fragment
+
+
+class RecordingService:
+    def __init__(self, data_dir: Path, index: RecordingIndex) -> None:
+        self.data_dir = data_dir
+        self.index = index
+
+    async def timeline(self, channel_id: int, stream: str, start_us: int, end_us: int) -> Timeline:
+        if end_us <= start_us:
+            raise InvalidInput("end must be after start", "end")
+        if end_us - start_us > MAX_RANGE_US:
+            raise InvalidInput("range is longer than 31 days", "end")
+        if stream not in {"main", "sub"}:
+            raise InvalidInput("stream must be main or sub", "stream")
+        segments = await self.index.segments_in_range(channel_id, stream, start_us, end_us)
+        gaps: list[Gap] = []
+        cursor = start_us
+        for row in segments:
+            if row.start_us - cursor > GAP_TOLERANCE_US:
+                gaps.append(Gap(cursor, row.start_us))
+            cursor = max(cursor, row.end_us)
+        if end_us - cursor > GAP_TOLERANCE_US:
+            gaps.append(Gap(cursor, end_us))
+        return Timeline(segments, gaps)
+
+    async def segment(self, segment_id: int) -> SegmentRow:
+        row = await self.index.get_segment(segment_id)
+        if row is None:
+            raise NotFound(f"segment {segment_id} not found")
+        return row
+
+    async def segment_file(self, segment_id: int) -> SegmentFile:
+        row = await self.segment(segment_id)
+        try:
+            path = resolve_inside(self.data_dir, row.path)
+        except ValueError:
+            raise NotFound("segment file is not available") from None
+        if not path.is_file():
+            raise NotFound("segment file is not available")
+        return SegmentFile(row, path, row.size)
+
+    async def set_locked(self, segment_id: int, locked: bool) -> SegmentRow:
+        if not await self.index.set_locked(segment_id, locked):
+            raise NotFound(f"segment {segment_id} not found")
+        return await self.segment(segment_id)

@@ -1,0 +1,1 @@
+"""Files on disk: segment files, crash repair, retention."""
