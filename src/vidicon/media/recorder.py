@@ -139,7 +139,7 @@ class Recorder:
         if segment is None:
             try:
                 await self._open_segment(key, kind)
-            except OSError as exc:
+            except Exception as exc:  # disk full, database locked: keep going
                 await self._failed(exc)
                 return
         self._video = [key]
@@ -197,7 +197,7 @@ class Recorder:
         start_us = segment.start_us + video_run.base_decode_time * 1_000_000 // 90_000
         try:
             await self.store.append(segment, data, start_us, duration_us, keyframe=True)
-        except OSError as exc:
+        except Exception as exc:  # the fragment is lost, the recording goes on
             await self._failed(exc)
             return
         self._last_end_us = segment.end_us
@@ -229,17 +229,23 @@ class Recorder:
         run.samples.append(_sample(audio[-1], audio[-1].duration or 1024))
         return run
 
-    async def _failed(self, exc: OSError) -> None:
+    async def _failed(self, exc: Exception) -> None:
         self.stats.lost_fragments += 1
         self.stats.last_failure_us = self.now_us()
         log.error("recorder %s/%s: %s", self.channel_id, self.stream, exc)
-        if isinstance(exc, DiskFull) and self.make_room is not None:
-            await self.make_room()
+        if self.make_room is not None and (isinstance(exc, DiskFull) or "full" in str(exc)):
+            try:
+                await self.make_room()
+            except Exception:
+                log.exception("freeing space failed")
 
     async def _close_segment(self) -> None:
         segment, self.segment = self.segment, None
         if segment is not None:
-            await self.store.close(segment)
+            try:
+                await self.store.close(segment)
+            except Exception as exc:  # start-up reconcile finishes what this leaves
+                await self._failed(exc)
 
     async def _finish_run(self) -> None:
         """Flush what is buffered and close the segment; the next one starts a new run."""

@@ -93,16 +93,24 @@ class Retention:
         return deleted
 
     async def _guard_free_space(self, force: bool = False) -> int:
+        """Delete just enough of the oldest footage to get back above the floor."""
         deleted = 0
         for kinds in (FIRST_TO_GO, None):
-            while force or self.free_bytes() < self.min_free_bytes:
-                rows = await self.index.oldest_deletable(kinds=kinds, limit=10)
+            while True:
+                need = self.min_free_bytes - self.free_bytes()
+                if need <= 0 and not force:
+                    return deleted
+                rows = await self.index.oldest_deletable(kinds=kinds, limit=50)
                 if not rows:
                     break
-                deleted += await self.delete(rows)
+                batch: list[SegmentRow] = []
+                for row in rows:
+                    batch.append(row)
+                    need -= row.size
+                    if need <= 0:
+                        break
+                deleted += await self.delete(batch)
                 force = False
-            if self.free_bytes() >= self.min_free_bytes:
-                break
         return deleted
 
     async def _delete_older(self, channel_id: int, cutoff_us: int) -> int:

@@ -139,7 +139,12 @@ class SegmentStore:
         if segment.closed:
             return
         segment.closed = True
-        os.close(segment.fd)
+        try:
+            # Bytes of a fragment whose row failed to commit are cut off here,
+            # so a closed file always ends exactly where its index does.
+            await asyncio.to_thread(os.ftruncate, segment.fd, segment.size)
+        finally:
+            os.close(segment.fd)
         if segment.fragments == 0:
             # Nothing playable was written: the segment leaves no trace.
             paths = await self.index.move_to_pending([segment.id], segment.start_us)

@@ -81,8 +81,6 @@ class Timeline:
             step = new_dts - state.last_dts
             if step <= 0 or step > MAX_JUMP_S * state.timescale:
                 bridge = state.last_duration or nominal_duration or 1
-                if step <= 0 and step > -MAX_JUMP_S * state.timescale:
-                    bridge = 1  # small reorder: keep order, nudge forward
                 new_dts = state.last_dts + bridge
                 state.offset = new_dts - raw_scaled
             state.last_duration = new_dts - state.last_dts
