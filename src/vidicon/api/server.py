@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vidicon import __version__
@@ -50,6 +51,17 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.vidicon = vidicon
     app.include_router(native_router)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default body echoes the input back, camera passwords included.
+        fields = [
+            {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+            for error in exc.errors()
+        ]
+        message = "; ".join(f"{'.'.join(f['loc'][1:]) or 'body'}: {f['msg']}" for f in fields)
+        body = {"error": {"code": "invalid_input", "message": message[:2000], "fields": fields}}
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(VidiconError)
     async def _vidicon_error(_: Request, exc: VidiconError) -> JSONResponse:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
@@ -68,7 +80,7 @@ def _announce(vidicon: Vidicon) -> None:
         print(
             "No administrator yet. Create one with this one-time setup secret:\n"
             f"  {vidicon.setup_secret}\n"
-            "  POST /v1/setup {\"secret\": ..., \"username\": ..., \"password\": ...}\n"
+            '  POST /v1/setup {"secret": ..., "username": ..., "password": ...}\n'
             "or set VIDICON_ADMIN_USER and VIDICON_ADMIN_PASSWORD before the first start.",
             flush=True,
         )

@@ -11,7 +11,7 @@ kept apart; the URL that is stored, logged or returned has none.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https"})
@@ -30,8 +30,8 @@ class SourceError(ValueError):
 class SourceSpec:
     scheme: str
     url: str  # without credentials
-    username: str | None = None
-    password: str | None = None
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     @property
     def kind(self) -> str:
@@ -75,7 +75,8 @@ def parse_source(url: str, username: str | None = None, password: str | None = N
     if scheme == "media":
         return _parse_media(parts.path or parts.netloc, url)
     if scheme == "sim":
-        return SourceSpec(scheme="sim", url=urlunsplit(parts._replace(scheme="sim")))
+        sim_host = parts.hostname or ""  # any user:password@ is dropped
+        return SourceSpec("sim", urlunsplit(("sim", sim_host, parts.path, parts.query, "")))
     host = parts.hostname
     try:
         port = parts.port
@@ -106,4 +107,4 @@ def _parse_media(path: str, url: str) -> SourceSpec:
 
 def redact(text: str) -> str:
     """Remove any ``user:password@`` from URLs inside a message."""
-    return re.sub(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]*@", r"\1***@", text)
+    return re.sub(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s]*@", r"\1***@", text)

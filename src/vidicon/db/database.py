@@ -10,6 +10,7 @@ no-op and the database does its own concurrency.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -18,6 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from vidicon.db import schema
+
+# These log SQL with its bound values, camera credentials among them: whatever
+# the root level, they never log below WARNING.
+for _noisy in ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 Migration = Callable[[AsyncConnection], Awaitable[None]]
 

@@ -189,8 +189,10 @@ class Hub:
 
     # --- publishing from a source thread -----------------------------------
 
-    def publish_threadsafe(self, item: Packet | StreamInfo | None) -> None:
-        """Queue a packet, a new StreamInfo (start) or None (end) from any thread.
+    def publish_threadsafe(
+        self, items: Packet | StreamInfo | list[Packet | StreamInfo] | None
+    ) -> None:
+        """Queue packets, a new StreamInfo (start) or None (end) from any thread.
 
         Items are batched: one loop callback drains everything queued since
         the last one, so a busy stream costs few wake-ups.
@@ -198,14 +200,17 @@ class Hub:
         loop = self._loop
         if loop is None:
             raise RuntimeError("hub is not bound to an event loop")
-        if isinstance(item, StreamInfo):
-            entry: HubItem = StreamStart(item, 0)
-        elif item is None:
-            entry = StreamEnd(0)
-        else:
-            entry = item
+        batch = items if isinstance(items, list) else [items]
+        entries: list[HubItem] = []
+        for item in batch:
+            if isinstance(item, StreamInfo):
+                entries.append(StreamStart(item, 0))
+            elif item is None:
+                entries.append(StreamEnd(0))
+            else:
+                entries.append(item)
         with self._inbox_lock:
-            self._inbox.append(entry)
+            self._inbox.extend(entries)
             if self._drain_scheduled:
                 return
             self._drain_scheduled = True

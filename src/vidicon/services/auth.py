@@ -9,8 +9,8 @@ Repeated failed logins for a user are slowed down and then locked out.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidicon.base.errors import Conflict, InvalidInput, Unauthorized
 from vidicon.core.clock import Clock
@@ -70,49 +71,59 @@ class AuthService:
         return secret
 
     async def complete_setup(self, secret: str, username: str, password: str) -> User:
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    sa.select(schema.settings.c.value).where(schema.settings.c.key == SETUP_KEY)
-                )
-            ).scalar()
-        if stored is None or not hmac.compare_digest(str(stored), _sha256(secret)):
-            raise Unauthorized("invalid setup secret")
-        if await self.has_users():
-            raise Conflict("setup is already complete")
-        user = await self.create_user(username, password, is_admin=True)
+        """Consume the setup secret and create the admin, atomically: one winner."""
+        self._check_new_user(username, password)
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        st = schema.settings
         async with self.db.write() as conn:
-            await conn.execute(schema.settings.delete().where(schema.settings.c.key == SETUP_KEY))
-        return user
+            consumed = await conn.execute(
+                st.delete().where(st.c.key == SETUP_KEY, st.c.value == _sha256(secret))
+            )
+            if consumed.rowcount != 1:
+                raise Unauthorized("invalid setup secret")
+            count = (
+                await conn.execute(sa.select(sa.func.count()).select_from(schema.users))
+            ).scalar()
+            if count:
+                raise Conflict("setup is already complete")
+            return await self._insert_user(conn, username.strip(), password_hash, is_admin=True)
 
     # --- users -------------------------------------------------------------
 
     async def create_user(self, username: str, password: str, *, is_admin: bool) -> User:
+        self._check_new_user(username, password)
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        async with self.db.write() as conn:
+            return await self._insert_user(conn, username.strip(), password_hash, is_admin=is_admin)
+
+    @staticmethod
+    def _check_new_user(username: str, password: str) -> None:
         username = username.strip()
         if not 1 <= len(username) <= 64 or not username.isprintable():
             raise InvalidInput("username must be 1-64 printable characters", "username")
         if len(password) < MIN_PASSWORD:
             raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", "password")
-        password_hash = self._hasher.hash(password)
-        async with self.db.write() as conn:
-            exists = (
-                await conn.execute(
-                    sa.select(schema.users.c.id).where(schema.users.c.username == username)
-                )
-            ).first()
-            if exists:
-                raise Conflict("user exists")
-            result = await conn.execute(
-                schema.users.insert().values(
-                    username=username,
-                    password_hash=password_hash,
-                    is_admin=is_admin,
-                    created_us=self.clock.now_us(),
-                )
+
+    async def _insert_user(
+        self, conn: AsyncConnection, username: str, password_hash: str, *, is_admin: bool
+    ) -> User:
+        users = schema.users
+        exists = (
+            await conn.execute(sa.select(users.c.id).where(users.c.username == username))
+        ).first()
+        if exists:
+            raise Conflict("user exists")
+        result = await conn.execute(
+            users.insert().values(
+                username=username,
+                password_hash=password_hash,
+                is_admin=is_admin,
+                created_us=self.clock.now_us(),
             )
-            key = result.inserted_primary_key
-            assert key is not None
-            return User(int(key[0]), username, is_admin)
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return User(int(key[0]), username, is_admin)
 
     async def verify_password(self, username: str, password: str) -> User:
         self._check_lockout(username)
@@ -124,7 +135,8 @@ class AuthService:
             ).first()
         stored = str(row.password_hash) if row is not None else self._dummy_hash
         try:
-            self._hasher.verify(stored, password)
+            # Argon2 is deliberately slow: keep it off the event loop.
+            await asyncio.to_thread(self._hasher.verify, stored, password)
             ok = row is not None
         except (VerificationError, InvalidHashError):
             ok = False

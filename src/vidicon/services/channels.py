@@ -62,7 +62,18 @@ class ChannelService:
             if len(used) >= MAX_CHANNELS:
                 raise Conflict(f"at most {MAX_CHANNELS} channels")
             if channel_id is None:
-                channel_id = next(i for i in range(1, MAX_CHANNELS + 2) if i not in used)
+                # A new camera never inherits a deleted one's footage.
+                with_footage = {
+                    int(i)
+                    for i in (
+                        await conn.execute(sa.select(schema.segments.c.channel_id).distinct())
+                    ).scalars()
+                }
+                taken = used | with_footage
+                free = (i for i in range(1, MAX_CHANNELS + 1) if i not in taken)
+                channel_id = next(free, None)
+                if channel_id is None:
+                    raise Conflict("no free channel id; delete old footage first")
             elif channel_id in used:
                 raise Conflict(f"channel {channel_id} exists")
             elif not 1 <= channel_id <= MAX_CHANNELS:

@@ -110,10 +110,20 @@ class ErrorOut(BaseModel):
 def parse_time(value: str) -> int:
     """ISO 8601 with a zone, or integer UTC microseconds."""
     text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
+    if text.lstrip("-").isdigit() and len(text) < 20:
+        number = int(text)
+        if not MIN_US <= number <= MAX_US:
+            raise ValueError("time is out of range (years 1970-9999)")
+        return number
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("time must be ISO 8601 with a time zone, or UTC microseconds") from None
-    return datetime_to_us(parsed)
+    number = datetime_to_us(parsed)
+    if not MIN_US <= number <= MAX_US:
+        raise ValueError("time is out of range (years 1970-9999)")
+    return number
+
+
+MIN_US = 0
+MAX_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z

@@ -7,13 +7,15 @@ import binascii
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.http import HTTPBase
 
 from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, Unauthorized
 from vidicon.services.auth import User
 
-basic_scheme = HTTPBasic(auto_error=False, description="user name and password")
+# Documents the scheme only; credentials are decoded below as UTF-8 (RFC 7617).
+basic_scheme = HTTPBase(scheme="basic", auto_error=False, description="user name and password")
 bearer_scheme = HTTPBearer(auto_error=False, description="token from POST /v1/auth/tokens")
 
 

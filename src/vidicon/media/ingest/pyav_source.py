@@ -77,30 +77,32 @@ class PyAVSource(Source):
         audio = next((s for s in container.streams.audio if s.codec_context.name == "aac"), None)
         wanted = [video] + ([audio] if audio is not None else [])
         extradata = bytes(video.codec_context.extradata or b"")
-        asc = bytes(audio.codec_context.extradata or b"") if audio is not None else b""
-        assembler = _Assembler(
-            self, h264.parameter_sets_from_extradata(extradata), asc, audio is not None
-        )
-        while not self.stopping:
-            self._demux_once(container, wanted, video, assembler)
-            if self.stopping or not (self.options.kind == "file" and self.options.loop):
-                return
-            container.seek(0)
+        asm = _Assembler(self, h264.parameter_sets_from_extradata(extradata), video.time_base)
+        if audio is not None:
+            asm.expect_audio(bytes(audio.codec_context.extradata or b""), audio.time_base)
+        try:
+            while not self.stopping:
+                self._demux_once(container, wanted, video, asm)
+                if self.stopping or not (self.options.kind == "file" and self.options.loop):
+                    return
+                container.seek(0)
+        finally:
+            asm.flush()
 
     def _demux_once(self, container: Any, wanted: list[Any], video: Any, asm: _Assembler) -> None:
         pace_origin: float | None = None
         first_seconds = 0.0
         last_video_mono = time.monotonic()
+        realtime = self.options.realtime
         try:
             for packet in container.demux(wanted):
                 if self.stopping:
                     return
-                if packet.size == 0 or (packet.pts is None and packet.dts is None):
-                    continue
-                tb: Fraction = packet.time_base
-                if self.options.realtime:
-                    raw = packet.dts if packet.dts is not None else packet.pts
-                    seconds = float(raw * tb)
+                dts, pts = packet.dts, packet.pts
+                if dts is None and pts is None:
+                    continue  # FFmpeg's end-of-stream flush packet
+                if realtime:
+                    seconds = float((dts if dts is not None else pts) * packet.time_base)
                     if pace_origin is None:
                         pace_origin, first_seconds = time.monotonic(), seconds
                     wait = pace_origin + (seconds - first_seconds) - time.monotonic()
@@ -108,9 +110,9 @@ class PyAVSource(Source):
                         return
                 if packet.stream is video:
                     last_video_mono = time.monotonic()
-                    asm.video(bytes(packet), packet.dts, packet.pts, tb)
+                    asm.video(bytes(packet), dts, pts)
                 else:
-                    asm.audio(bytes(packet), packet.dts, packet.pts, tb)
+                    asm.audio(bytes(packet), dts, pts)
                     if time.monotonic() - last_video_mono > _STALL_S:
                         raise SourceFailure(ChannelStatus.NO_VIDEO, "audio but no video")
         except SourceFailure:
@@ -122,26 +124,31 @@ class PyAVSource(Source):
 
 
 class _Assembler:
-    """Normalises packets, announces the stream once codecs are known, publishes."""
+    """Normalises packets, announces the stream once codecs are known, publishes.
+
+    Packets are handed to the hub in batches, one per video frame (audio
+    frames ride with the next video frame): half the cross-thread wake-ups
+    at the cost of at most one frame interval of audio latency.
+    """
 
     def __init__(
-        self,
-        source: Source,
-        parameter_sets: tuple[bytes, bytes] | None,
-        asc: bytes,
-        has_audio: bool,
+        self, source: Source, parameter_sets: tuple[bytes, bytes] | None, video_tb: Fraction
     ) -> None:
         self.source = source
         self.timeline = Timeline(source.clock)
-        self.timeline.add_track(Track.VIDEO, 90_000)
+        self.timeline.add_track(Track.VIDEO, 90_000, video_tb)
         self.sps, self.pps = parameter_sets if parameter_sets else (b"", b"")
-        self.asc = asc
-        self.has_audio = has_audio
+        self.asc = b""
+        self.audio_tb: Fraction | None = None
         self.audio_config: AudioConfig | None = None
         self.started = False
-        self.pending_audio: list[tuple[bytes, int | None, int | None, Fraction]] = []
+        self.batch: list[Packet | StreamInfo] = []
 
-    def video(self, data: bytes, dts: int | None, pts: int | None, tb: Fraction) -> None:
+    def expect_audio(self, asc: bytes, time_base: Fraction) -> None:
+        self.asc = asc
+        self.audio_tb = time_base
+
+    def video(self, data: bytes, dts: int | None, pts: int | None) -> None:
         avcc, sps, pps, idr = h264.normalize_access_unit(data)
         if sps:
             self.sps = sps
@@ -152,13 +159,12 @@ class _Assembler:
                 return  # wait for a keyframe with known parameter sets
             self._start()
         out_dts, out_pts, time_us = self.timeline.stamp(
-            Track.VIDEO, dts, pts, tb, nominal_duration=3000, sync_point=idr
+            Track.VIDEO, dts, pts, nominal_duration=3000, sync_point=idr
         )
-        self.source.hub.publish_threadsafe(
-            Packet(Track.VIDEO, avcc, out_dts, out_pts, 0, idr, time_us)
-        )
+        self.batch.append(Packet(Track.VIDEO, avcc, out_dts, out_pts, 0, idr, time_us))
+        self.flush()
 
-    def audio(self, data: bytes, dts: int | None, pts: int | None, tb: Fraction) -> None:
+    def audio(self, data: bytes, dts: int | None, pts: int | None) -> None:
         if self.audio_config is None:
             if not self.asc:
                 stripped = aac.strip_adts(data)
@@ -169,22 +175,26 @@ class _Assembler:
             self.audio_config = AudioConfig(asc=self.asc, sample_rate=rate, channels=channels)
         if not self.started:
             return
-        stripped = aac.strip_adts(data)
-        payload = stripped[0] if stripped is not None else data
+        if data[:1] == b"\xff":
+            stripped = aac.strip_adts(data)
+            data = stripped[0] if stripped is not None else data
         out_dts, out_pts, time_us = self.timeline.stamp(
-            Track.AUDIO, dts, pts, tb, nominal_duration=1024, sync_point=False
+            Track.AUDIO, dts, pts, nominal_duration=1024, sync_point=False
         )
-        self.source.hub.publish_threadsafe(
-            Packet(Track.AUDIO, payload, out_dts, out_pts, 1024, True, time_us)
-        )
+        self.batch.append(Packet(Track.AUDIO, data, out_dts, out_pts, 1024, True, time_us))
+
+    def flush(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self.source.hub.publish_threadsafe(batch)
 
     def _start(self) -> None:
         info = h264.parse_sps(self.sps)
         video = VideoConfig(sps=self.sps, pps=self.pps, width=info.width, height=info.height)
         audio = self.audio_config
-        if audio is not None:
-            self.timeline.add_track(Track.AUDIO, audio.sample_rate)
-        self.source.hub.publish_threadsafe(StreamInfo(video=video, audio=audio))
+        if audio is not None and self.audio_tb is not None:
+            self.timeline.add_track(Track.AUDIO, audio.sample_rate, self.audio_tb)
+        self.batch.append(StreamInfo(video=video, audio=audio))
         self.started = True
         self.source.connected()
 

@@ -89,8 +89,8 @@ class SimulatedSource(Source):
             audio.bit_rate = 32_000
             audio.time_base = Fraction(1, SAMPLE_RATE)
         timeline = Timeline(self.clock)
-        timeline.add_track(Track.VIDEO, 90_000)
-        timeline.add_track(Track.AUDIO, SAMPLE_RATE)
+        timeline.add_track(Track.VIDEO, 90_000, Fraction(1, o.fps))
+        timeline.add_track(Track.AUDIO, SAMPLE_RATE, Fraction(1, SAMPLE_RATE))
         painter = Painter(o.width, o.height, o.label)
         audio_config = (
             AudioConfig(aac.build_asc(2, SAMPLE_RATE, 1), SAMPLE_RATE, 1) if audio else None
@@ -127,7 +127,6 @@ class SimulatedSource(Source):
                     Track.VIDEO,
                     packet.dts,
                     packet.pts,
-                    video_tb,
                     nominal_duration=90_000 // o.fps,
                     sync_point=idr,
                 )
@@ -150,7 +149,6 @@ class SimulatedSource(Source):
                         Track.AUDIO,
                         packet.dts,
                         packet.pts,
-                        audio_tb,
                         nominal_duration=AAC_FRAME,
                         sync_point=False,
                     )

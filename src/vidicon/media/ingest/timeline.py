@@ -27,6 +27,8 @@ MAX_BEHIND_US = 3_000_000
 @dataclass(slots=True)
 class _TrackState:
     timescale: int
+    scale_mul: int  # raw timestamp * scale_mul // scale_div = track timescale units
+    scale_div: int
     offset: int = 0  # added to raw timestamps, in the track timescale
     last_dts: int | None = None
     last_duration: int = 0
@@ -40,8 +42,13 @@ class Timeline:
         self.clock = clock
         self._tracks: dict[int, _TrackState] = {}
 
-    def add_track(self, track: int, timescale: int) -> None:
-        self._tracks[track] = _TrackState(timescale=timescale)
+    def add_track(self, track: int, timescale: int, time_base: Fraction) -> None:
+        """``time_base``: the unit of the raw timestamps this track will be given."""
+        self._tracks[track] = _TrackState(
+            timescale=timescale,
+            scale_mul=time_base.numerator * timescale,
+            scale_div=time_base.denominator,
+        )
 
     def drift_fixes(self, track: int) -> int:
         return self._tracks[track].drift_fixes
@@ -51,7 +58,6 @@ class Timeline:
         track: int,
         dts: int | None,
         pts: int | None,
-        time_base: Fraction,
         *,
         nominal_duration: int,
         sync_point: bool,
@@ -66,10 +72,10 @@ class Timeline:
                 step = state.last_duration or nominal_duration
                 raw_scaled = state.last_dts - state.offset + step
         else:
-            raw_scaled = _rescale(raw_dts, time_base, state.timescale)
+            raw_scaled = raw_dts * state.scale_mul // state.scale_div
         cts = 0
         if pts is not None and dts is not None:
-            cts = max(0, _rescale(pts, time_base, state.timescale) - raw_scaled)
+            cts = max(0, pts * state.scale_mul // state.scale_div - raw_scaled)
         now_us = self.clock.now_us()
         if state.last_dts is None:
             state.offset = -raw_scaled
@@ -94,7 +100,3 @@ class Timeline:
                 state.drift_fixes += 1
                 time_us = now_us
         return new_dts, new_dts + cts, time_us
-
-
-def _rescale(value: int, time_base: Fraction, timescale: int) -> int:
-    return int(value * time_base * timescale)
