@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.support.camera import RtspCamera
 from tests.support.make_clip import make_clip
 

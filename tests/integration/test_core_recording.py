@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.integration.conftest import FPS
 from tests.support.camera import RtspCamera
 from tests.support.footage import load_index, verify_footage

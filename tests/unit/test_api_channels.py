@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, make_client, make_config
 
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, make_client, make_config
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
 from vidicon.db import schema

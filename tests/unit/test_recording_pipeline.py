@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.support.footage import load_index, verify_footage
 
+from tests.support.footage import load_index, verify_footage
 from vidicon.core.clock import SYSTEM_CLOCK
 from vidicon.db.database import Database, sqlite_url
 from vidicon.db.recordings import RecordingIndex
