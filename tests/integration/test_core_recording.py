@@ -168,3 +168,66 @@ def test_quota_and_nearly_full_disk_delete_oldest_first_and_keep_locked(
     assert sum(s["size"] for s in small) <= quota + 600_000
     assert lowest_free is not None and lowest_free > 0
     verify_footage(data, fps=FPS)
+
+
+def test_bad_input_wrong_credentials_and_udp(clip: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    password = "cam-Secret-77"
+    with (
+        RtspCamera(clip, mounts=1, user="viewer", password=password, auth="digest") as cam,
+        VidiconServer(data) as server,
+    ):
+        bad_urls = [
+            "gopher://127.0.0.1/x",
+            "file:///etc/passwd",
+            "concat:/etc/passwd|/etc/shadow",
+            "subfile:,,start,0,end,0,,:/etc/passwd",
+            "rtsp://127.0.0.1/$(touch /tmp/pwned)",
+            "rtsp://127.0.0.1/`id`",
+            "rtsp://127.0.0.1/a;rm -rf /",
+            "rtsp://" + "a" * 10_000,
+        ]
+        for url in bad_urls:
+            response = server.client.post("/v1/channels", json={"name": "x", "main": {"url": url}})
+            assert response.status_code == 422, (url, response.text)
+            assert response.json()["error"]["code"] == "invalid_input"
+        long_name = server.client.post(
+            "/v1/channels", json={"name": "n" * 10_000, "main": {"url": cam.url(1, False)}}
+        )
+        assert long_name.status_code == 422
+        assert server.client.get("/v1/channels").json() == [], "nothing half-stored"
+        assert not Path("/tmp/pwned").exists()
+
+        unreachable = server.add_channel("unreachable", "rtsp://127.0.0.1:1/none")
+        wrong = server.client.post(
+            "/v1/channels",
+            json={
+                "name": "wrong",
+                "main": {"url": cam.url(1, False), "username": "viewer", "password": "nope"},
+            },
+        )
+        assert wrong.status_code == 201
+        right = server.client.post(
+            "/v1/channels",
+            json={
+                "name": "right",
+                "main": {
+                    "url": cam.url(1, False),
+                    "username": "viewer",
+                    "password": password,
+                    "transport": "udp",
+                },
+            },
+        )
+        assert right.status_code == 201
+        assert server.wait_status(unreachable["id"], {404}, timeout=20)["code"] == 404
+        assert server.wait_status(wrong.json()["id"], {401}, timeout=20)["code"] == 401
+        server.wait_status(right.json()["id"], {200}, timeout=20)
+        time.sleep(5)
+        assert server.status(right.json()["id"])["recording"]
+        assert server.status(wrong.json()["id"])["code"] == 401, "login failure stays visible"
+        everything = server.client.get("/v1/channels").text + server.client.get("/v1/status").text
+        assert password not in everything and "nope" not in everything
+    assert password not in server.log_text()
+    assert server.log_text().count("Traceback") == 0
+    verify_footage(data, fps=FPS)
