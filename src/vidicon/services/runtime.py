@@ -122,7 +122,7 @@ class Runtime:
         sources = list(pipeline.sources.values())
         for source in sources:
             source.request_stop()
-        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in sources))
+        await asyncio.gather(*(source.wait_stopped() for source in sources))
         # Let the hubs deliver what the threads queued before they ended.
         await asyncio.sleep(0)
         for hub in pipeline.hubs.values():

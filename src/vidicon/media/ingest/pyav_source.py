@@ -20,7 +20,7 @@ from vidicon.core.media import AudioConfig, Packet, StreamInfo, Track, VideoConf
 from vidicon.core.status import ChannelStatus
 from vidicon.media import aac, h264
 from vidicon.media.hub import Hub
-from vidicon.media.ingest.source import Source, SourceFailure
+from vidicon.media.ingest.source import SourceFailure, ThreadSource
 from vidicon.media.ingest.timeline import Timeline
 
 _PROTOCOLS = {
@@ -43,7 +43,7 @@ class PyAVOptions:
     loop: bool = False  # files: start again at the end
 
 
-class PyAVSource(Source):
+class PyAVSource(ThreadSource):
     def __init__(self, name: str, hub: Hub, clock: Clock, options: PyAVOptions, **kw: Any) -> None:
         super().__init__(name, hub, clock, **kw)
         self.options = options
@@ -132,7 +132,7 @@ class _Assembler:
     """
 
     def __init__(
-        self, source: Source, parameter_sets: tuple[bytes, bytes] | None, video_tb: Fraction
+        self, source: ThreadSource, parameter_sets: tuple[bytes, bytes] | None, video_tb: Fraction
     ) -> None:
         self.source = source
         self.timeline = Timeline(source.clock)

@@ -21,7 +21,7 @@ from vidicon.core.media import AudioConfig, Packet, StreamInfo, Track, VideoConf
 from vidicon.media import aac, h264
 from vidicon.media.hub import Hub
 from vidicon.media.ingest.painter import Painter
-from vidicon.media.ingest.source import Source
+from vidicon.media.ingest.source import ThreadSource
 from vidicon.media.ingest.timeline import Timeline
 
 SAMPLE_RATE = 16_000
@@ -58,7 +58,7 @@ class SimulatedOptions:
         )
 
 
-class SimulatedSource(Source):
+class SimulatedSource(ThreadSource):
     def __init__(
         self, name: str, hub: Hub, clock: Clock, options: SimulatedOptions, **kw: Any
     ) -> None:
