@@ -23,7 +23,12 @@ def free_port() -> int:
 
 
 class VidiconServer:
-    def __init__(self, data_dir: Path, config: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        config: dict[str, dict[str, Any]] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
@@ -36,7 +41,7 @@ class VidiconServer:
                 )
         self.config_path.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.log_path = (log_dir or data_dir.parent) / f"{data_dir.name}.log"
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", auth=ADMIN, timeout=30)
 
     def start(self, timeout: float = 30) -> VidiconServer:

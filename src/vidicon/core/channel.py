@@ -29,6 +29,10 @@ class StreamSettings(BaseModel):
     username: str | None = Field(default=None, max_length=128, description="write-only")
     password: str | None = Field(default=None, max_length=256, description="write-only")
     transport: Literal["tcp", "udp"] = "tcp"
+    demuxer: Literal["auto", "native", "ffmpeg"] = Field(
+        default="auto",
+        description="rtsp:// uses Vidicon's own RTSP client unless 'ffmpeg' is chosen",
+    )
 
     @field_validator("url")
     @classmethod
@@ -130,6 +134,7 @@ class StreamView(BaseModel):
     url: str
     has_credentials: bool
     transport: str
+    demuxer: str
     source: str
 
 

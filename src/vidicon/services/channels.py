@@ -178,6 +178,7 @@ def _stream_view(stream: StreamSettings) -> StreamView:
         url=spec.url,
         has_credentials=bool(spec.username or spec.password),
         transport=stream.transport,
+        demuxer=stream.demuxer,
         source=spec.kind,
     )
 

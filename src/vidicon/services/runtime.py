@@ -21,6 +21,7 @@ from vidicon.core.sources import parse_source
 from vidicon.core.status import ChannelStatus
 from vidicon.media.hub import Hub
 from vidicon.media.ingest.pyav_source import PyAVOptions, PyAVSource
+from vidicon.media.ingest.rtsp_source import RtspOptions, RtspSource
 from vidicon.media.ingest.simulated import SimulatedOptions, SimulatedSource
 from vidicon.media.ingest.source import RetryPolicy, Source
 from vidicon.media.recorder import Recorder
@@ -145,6 +146,16 @@ class Runtime:
         if spec.kind == "simulated":
             options = SimulatedOptions.from_query(spec.query(), label=pipeline.settings.name)
             return SimulatedSource(label, hub, self.clock, options, **common)
+        if spec.scheme == "rtsp" and stream.demuxer != "ffmpeg":
+            rtsp = RtspOptions(
+                url=spec.url,
+                username=spec.username,
+                password=spec.password,
+                transport=stream.transport,
+                open_timeout_s=sources_cfg.open_timeout_s,
+                read_timeout_s=sources_cfg.read_timeout_s,
+            )
+            return RtspSource(label, hub, self.clock, rtsp, **common)
         if spec.kind == "file":
             url = str(self.media_path(spec.url.removeprefix("media:").split("?")[0]))
             realtime, loop = True, spec.query().get("loop", "1") not in {"0", "false", "no"}

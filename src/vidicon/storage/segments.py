@@ -172,7 +172,7 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
     written = 0
     while written < len(view):
         written += os.pwrite(fd, view[written:], offset + written)
-    os.fsync(fd)
+    os.fdatasync(fd)  # data and size; timestamps need no sync
 
 
 def _discard(path: Path) -> None:

@@ -102,25 +102,45 @@ class _Base:
         if b0 & 0xC0 != 0x80 or b1 & 0x7F != self.payload_type:
             return None
         seq, ts = _SEQ_TS.unpack_from(data, off + 2)
-        pos = off + 12 + ((b0 & 0x0F) << 2)
-        if b0 & 0x10:
-            if pos + 4 > end:
+        pos = off + 12
+        if b0 & 0x3F:
+            pos, end = _bounds(data, pos, end, b0)
+            if pos > end:
                 return None
-            pos += 4 + (((data[pos + 2] << 8) | data[pos + 3]) << 2)
-        if b0 & 0x20:
-            end -= data[end - 1]
-        if pos > end:
+        if seq == self._seq:
+            self._seq = (seq + 1) & 0xFFFF
+            self.packets += 1
+        elif not self._sequence(seq):
             return None
-        expected = self._seq
-        if expected != seq and expected >= 0:
-            delta = (seq - expected) & 0xFFFF
-            if delta >= 0x8000 and 0x10000 - delta <= _REORDER_WINDOW:
-                return None  # late or duplicate: its slot is already counted lost
-            self.lost += delta if delta < 0x8000 else 1
-            self._gap = True
-        self._seq = (seq + 1) & 0xFFFF
-        self.packets += 1
         return pos, end, ts, b1 & 0x80
+
+    def _sequence(self, seq: int) -> bool:
+        """Account for an unexpected sequence number; False to drop the packet."""
+        expected = self._seq
+        self.packets += 1
+        self._seq = (seq + 1) & 0xFFFF
+        if expected < 0:
+            return True
+        delta = (seq - expected) & 0xFFFF
+        if delta >= 0x8000 and 0x10000 - delta <= _REORDER_WINDOW:
+            self.packets -= 1
+            self._seq = expected
+            return False  # late or duplicate: its slot is already counted lost
+        self.lost += delta if delta < 0x8000 else 1
+        self._gap = True
+        return True
+
+
+def _bounds(data: Buffer, pos: int, end: int, b0: int) -> tuple[int, int]:
+    """Payload bounds past CSRCs and extension, before padding (start > end: invalid)."""
+    pos += (b0 & 0x0F) << 2
+    if b0 & 0x10:
+        if pos + 4 > end:
+            return end + 1, end
+        pos += 4 + (((data[pos + 2] << 8) | data[pos + 3]) << 2)
+    if b0 & 0x20 and end > pos:
+        end -= data[end - 1]
+    return pos, end
 
 
 class H264Depacketizer(_Base):
@@ -147,7 +167,7 @@ class H264Depacketizer(_Base):
         self.params_in_band = False
         self.dropped = 0  # access units dropped because of loss or damage
         self.marker_ok = True
-        self._parts: list[bytes] = []  # AVCC pieces of the current unit
+        self._parts: list[Buffer] = []  # AVCC pieces of the current unit
         self._ts = -1
         self._closed = False  # the unit with timestamp _ts was already emitted on its marker
         self._broken = False
@@ -159,11 +179,24 @@ class H264Depacketizer(_Base):
         self._fu_type = 0
 
     def push(self, data: Buffer, off: int, end: int) -> None:
-        """Feed one RTP packet ``data[off:end]``."""
-        head = self._header(data, off, end)
-        if head is None:
+        """Feed one RTP packet ``data[off:end]`` (bytes, or a bytearray it may slice)."""
+        if end - off < 12:
             return
-        pos, end, ts, marker = head
+        b0 = data[off]
+        b1 = data[off + 1]
+        if b0 & 0xC0 != 0x80 or b1 & 0x7F != self.payload_type:
+            return
+        seq, ts = _SEQ_TS.unpack_from(data, off + 2)
+        pos = off + 12
+        if b0 & 0x3F:  # CSRCs, extension or padding
+            pos, end = _bounds(data, pos, end, b0)
+            if pos > end:
+                return
+        if seq == self._seq:
+            self._seq = (seq + 1) & 0xFFFF
+            self.packets += 1
+        elif not self._sequence(seq):
+            return
         if ts != self._ts:
             if not self._closed:
                 if self._gap:
@@ -181,10 +214,10 @@ class H264Depacketizer(_Base):
         self._gap = False
         if pos < end and not self._broken:
             self._payload(data, pos, end)
-        if marker and self.marker_ok:
+        if b1 & 0x80 and self.marker_ok:
             self._closed = self._finish()
 
-    def _nal(self, nal: bytes) -> None:
+    def _nal(self, nal: Buffer) -> None:
         kind = nal[0] & 0x1F
         if kind == 9:  # access unit delimiter
             return
@@ -193,10 +226,10 @@ class H264Depacketizer(_Base):
             if kind == 5:
                 self._idr = True
         elif kind == 7:
-            self.sps = nal
+            self.sps = bytes(nal)
             self._params = True
         elif kind == 8:
-            self.pps = nal
+            self.pps = bytes(nal)
             self._params = True
         self._parts.append(_LEN.pack(len(nal)))
         self._parts.append(nal)
@@ -224,13 +257,13 @@ class H264Depacketizer(_Base):
                 return
             else:
                 self._fu_len += end - pos - 2
-            parts.append(bytes(data[pos + 2 : end]))
+            parts.append(data[pos + 2 : end])
             if fu & 0x40:  # end
                 self._end_fu()
         elif self._fu >= 0:
             self._broken = True  # a FU-A interrupted by another packet
         elif 1 <= kind <= 23:
-            self._nal(bytes(data[pos:end]))
+            self._nal(data[pos:end])
         elif kind == 24:  # STAP-A
             p = pos + 1
             while p + 2 <= end:
@@ -239,7 +272,7 @@ class H264Depacketizer(_Base):
                 if size == 0 or p + size > end:
                     self._broken = True
                     return
-                self._nal(bytes(data[p : p + size]))
+                self._nal(data[p : p + size])
                 p += size
         # 0, 25-27 (STAP-B, MTAP: interleaved mode only), 29-31: ignored
 
@@ -273,9 +306,8 @@ class H264Depacketizer(_Base):
             self._fu = -1
             self._broken = True
         if self._broken:
-            if parts:
-                self.dropped += 1
-                parts.clear()
+            self.dropped += 1
+            parts.clear()
             self._idr = self._vcl = self._params = False
             self._broken = False
             return True

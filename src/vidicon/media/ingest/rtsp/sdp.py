@@ -130,28 +130,26 @@ def parse_sdp(text: str, base_url: str) -> SessionDescription:
     the DESCRIBE response. Other media and codecs are ignored.
     """
     session_control = ""
-    sections: list[dict[str, list[str] | str]] = []
-    current: dict[str, list[str] | str] | None = None
+    sections: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
     for raw in text.splitlines():
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
             continue
         kind, value = line[0], line[2:]
         if kind == "m":
-            current = {"m": value, "a": []}
-            sections.append(current)
+            current = []
+            sections.append((value, current))
         elif kind == "a":
             if current is None:
                 if value.startswith("control:"):
                     session_control = value[8:].strip()
             else:
-                attrs = current["a"]
-                assert isinstance(attrs, list)
-                attrs.append(value)
+                current.append(value)
     video: SdpMedia | None = None
     audio: SdpMedia | None = None
-    for section in sections:
-        media = _media(section, base_url)
+    for mline, attrs in sections:
+        media = _media(mline, attrs, base_url)
         if media is None:
             continue
         if media.kind == "video" and video is None:
@@ -161,10 +159,7 @@ def parse_sdp(text: str, base_url: str) -> SessionDescription:
     return SessionDescription(resolve_control(base_url, session_control), video, audio)
 
 
-def _media(section: dict[str, list[str] | str], base_url: str) -> SdpMedia | None:
-    mline = section["m"]
-    attrs = section["a"]
-    assert isinstance(mline, str) and isinstance(attrs, list)
+def _media(mline: str, attrs: list[str], base_url: str) -> SdpMedia | None:
     fields = mline.split()
     if len(fields) < 4 or fields[0] not in ("video", "audio"):
         return None
@@ -182,8 +177,8 @@ def _media(section: dict[str, list[str] | str], base_url: str) -> SdpMedia | Non
             channels = _int(parts[2], 1) if len(parts) > 2 else 1
             rtpmap[pt] = (parts[0].strip().lower(), rate, channels)
         elif name == "fmtp":
-            pt, _, params = value.strip().partition(" ")
-            fmtp[pt] = params
+            pt, _, text = value.strip().partition(" ")
+            fmtp[pt] = text
         elif name == "control":
             control = value.strip()
     for pt in formats:
