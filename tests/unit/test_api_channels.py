@@ -312,6 +312,7 @@ async def test_channel_crud(admin_client: httpx.AsyncClient) -> None:
         "url": "sim:?width=160&height=96&fps=5&audio=0",
         "has_credentials": False,
         "transport": "tcp",
+        "demuxer": "auto",
         "source": "simulated",
     }
     assert first["sub"] is None and second["sub"]["source"] == "simulated"

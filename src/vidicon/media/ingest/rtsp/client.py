@@ -3,8 +3,13 @@
 The TCP connection is a :class:`asyncio.BufferedProtocol` that receives into a
 fixed buffer and parses interleaved ``$`` frames in place, handing each RTP
 packet straight to its depacketizer; RTSP responses (and requests from the
-server) may arrive between frames. With UDP transport, RTP arrives on datagram
-endpoints and the TCP connection carries only RTSP.
+server) may arrive between frames. Once playing, all TCP connections of a loop
+are read together every ``RtspClient.read_batch_s`` (see :class:`_Poller`).
+With UDP transport, RTP arrives on non-blocking sockets read on readiness and
+the TCP connection carries only RTSP.
+
+Media callbacks run synchronously on the event loop; an exception raised by
+one ends :meth:`RtspClient.run` with that exception.
 """
 
 from __future__ import annotations
@@ -187,7 +192,7 @@ class _Connection(asyncio.BufferedProtocol):
                 transport.close()
                 return
             self.buffer_updated(size)
-            if size < len(view) or self.closed:
+            if size < len(view) or transport.is_closing():
                 return
 
     def _parse(self) -> None:
@@ -350,9 +355,9 @@ def _bind_pair(host: str, family: int) -> tuple[socket.socket, socket.socket]:
 class RtspClient:
     """One RTSP session pulling H.264 (+ AAC) over TCP-interleaved or UDP RTP."""
 
-    # While streaming over TCP, a connection pauses after each read and all
-    # connections of the event loop resume together this often: fewer, larger reads (CPU)
-    # for at most this much added latency. 0 reads as data comes.
+    # While streaming over TCP, all connections of an event loop are read
+    # together this often (one shared timer): fewer, larger reads (CPU) for at
+    # most this much added latency. 0: read on readiness, as data comes.
     read_batch_s = 0.02
 
     def __init__(
