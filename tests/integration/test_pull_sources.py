@@ -101,3 +101,22 @@ def test_media_file_loops_at_real_time(clip: Path, tmp_path: Path) -> None:
     assert recorded >= 10.0, "the file looped past its end"
     assert len({s["run_start_us"] for s in segments}) == 1, "looping does not break the run"
     verify_footage(data, fps=FPS)
+
+
+def test_media_file_played_once_ends_with_playback_complete(clip: Path, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy(clip, media / "once.mp4")
+    data = tmp_path / "data"
+    config = {"storage": {"segment_seconds": 4, "media_dir": str(media)}}
+    with VidiconServer(data, config) as server:
+        server.add_channel("once", "media:once.mp4?loop=0")
+        server.wait_status(1, {200}, timeout=20)
+        status = server.wait_status(1, {1000}, timeout=20)
+        assert status["message"] == "Playback complete"
+        time.sleep(3)
+        assert server.status(1)["code"] == 1000, "a file played once is not restarted"
+        segments = server.recordings(1)["segments"]
+    recorded = sum(s["end_us"] - s["start_us"] for s in segments) / 1e6
+    assert 9.0 <= recorded <= 10.5, recorded
+    verify_footage(data, fps=FPS)

@@ -21,6 +21,8 @@ class ChannelStatus(IntEnum):
     TIMEOUT = 408
     NO_VIDEO = 410
     SERVICE_FAILURE = 503
+    PLAYBACK_COMPLETE = 1000
+    NO_FILE = 1404
 
     @property
     def message(self) -> str:
@@ -43,4 +45,6 @@ _MESSAGES = {
     ChannelStatus.TIMEOUT: "Camera response timeout",
     ChannelStatus.NO_VIDEO: "No video input",
     ChannelStatus.SERVICE_FAILURE: "Camera service failure",
+    ChannelStatus.PLAYBACK_COMPLETE: "Playback complete",
+    ChannelStatus.NO_FILE: "No file found",
 }

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from vidicon.db import schema
 from vidicon.db.database import Database
 
-GROUP_COMMIT_S = 0.05
+GROUP_COMMIT_S = 0.25  # at most one fragment per stream waits on it
 S = schema.segments
 F = schema.fragments
 P = schema.pending_deletes

@@ -95,9 +95,15 @@ class Recorder:
             await self._task
 
     async def _run(self) -> None:
-        assert self._reader is not None
+        reader = self._reader
+        assert reader is not None
         try:
-            async for item in self._reader:
+            while (item := await reader.get()) is not None:
+                # The common case (a non-key packet) is buffered without a coroutine.
+                if type(item) is Packet and not (item.key and item.track is Track.VIDEO):
+                    if self._video:
+                        (self._audio if item.track is Track.AUDIO else self._video).append(item)
+                    continue
                 await self._handle(item)
         except Exception:
             log.exception("recorder %s/%s failed", self.channel_id, self.stream)

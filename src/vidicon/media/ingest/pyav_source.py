@@ -20,7 +20,7 @@ from vidicon.core.media import AudioConfig, Packet, StreamInfo, Track, VideoConf
 from vidicon.core.status import ChannelStatus
 from vidicon.media import aac, h264
 from vidicon.media.hub import Hub
-from vidicon.media.ingest.source import SourceFailure, ThreadSource
+from vidicon.media.ingest.source import SessionEnd, SourceFailure, ThreadSource
 from vidicon.media.ingest.timeline import Timeline
 
 _PROTOCOLS = {
@@ -48,7 +48,7 @@ class PyAVSource(ThreadSource):
         super().__init__(name, hub, clock, **kw)
         self.options = options
 
-    def session(self) -> None:
+    def session(self) -> SessionEnd | None:
         opts = self.options
         av_options = {"protocol_whitelist": _PROTOCOLS[opts.kind]}
         if opts.kind == "rtsp":
@@ -68,6 +68,9 @@ class PyAVSource(ThreadSource):
             self._demux(container)
         finally:
             container.close()
+        if opts.kind == "file" and not opts.loop and not self.stopping:
+            return SessionEnd.FINAL  # played once, to the end
+        return None
 
     def _demux(self, container: Any) -> None:
         video_streams = [s for s in container.streams.video if s.codec_context.name == "h264"]

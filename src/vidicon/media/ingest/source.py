@@ -15,6 +15,7 @@ publish to the hub directly on the event loop.
 from __future__ import annotations
 
 import abc
+import enum
 import asyncio
 import logging
 import threading
@@ -28,6 +29,10 @@ from vidicon.core.status import ChannelStatus
 from vidicon.media.hub import Hub
 
 log = logging.getLogger(__name__)
+
+
+class SessionEnd(enum.Enum):
+    FINAL = "final"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,10 @@ class StatusTracker:
         self.status = SourceStatus(since_us=clock.now_us())
         self._on_status = on_status
         self._ever_connected = False
+
+    def finished(self) -> None:
+        """The source ended by design (a file played once): no retry."""
+        self._set(ChannelStatus.PLAYBACK_COMPLETE, "")
 
     def connected(self) -> None:
         self._ever_connected = True
@@ -163,7 +172,9 @@ class ThreadSource(threading.Thread, abc.ABC):
         while not self.stopping:
             started = time.monotonic()
             try:
-                self.session()
+                if self.session() is SessionEnd.FINAL:
+                    self.tracker.finished()
+                    return
                 failure = SourceFailure(ChannelStatus.NO_RESPONSE, "stream ended")
             except SourceFailure as exc:
                 failure = exc
@@ -180,8 +191,11 @@ class ThreadSource(threading.Thread, abc.ABC):
             self.tracker.retrying()
 
     @abc.abstractmethod
-    def session(self) -> None:
-        """Connect, publish until the stream ends or ``stopping``; raise on failure."""
+    def session(self) -> SessionEnd | None:
+        """Connect, publish until the stream ends or ``stopping``; raise on failure.
+
+        Returning ``SessionEnd.FINAL`` ends the source without a retry.
+        """
 
 
 class TaskSource(abc.ABC):
