@@ -79,13 +79,18 @@ def test_network_pull_is_recorded(
     verify_footage(data, fps=FPS)
 
 
-def test_media_file_loops_at_real_time(clip: Path, tmp_path: Path) -> None:
+def media_server(clip: Path, tmp_path: Path, name: str) -> VidiconServer:
+    """A server whose media directory holds ``clip`` as ``name``."""
     media = tmp_path / "media"
     media.mkdir()
-    shutil.copy(clip, media / "lobby.mp4")
-    data = tmp_path / "data"
+    shutil.copy(clip, media / name)
     config = {"storage": {"segment_seconds": 4, "media_dir": str(media)}}
-    with VidiconServer(data, config) as server:
+    return VidiconServer(tmp_path / "data", config)
+
+
+def test_media_file_loops_at_real_time(clip: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with media_server(clip, tmp_path, "lobby.mp4") as server:
         refused = server.client.post(
             "/v1/channels", json={"name": "x", "main": {"url": "media:../../etc/passwd"}}
         )
@@ -104,12 +109,8 @@ def test_media_file_loops_at_real_time(clip: Path, tmp_path: Path) -> None:
 
 
 def test_media_file_played_once_ends_with_playback_complete(clip: Path, tmp_path: Path) -> None:
-    media = tmp_path / "media"
-    media.mkdir()
-    shutil.copy(clip, media / "once.mp4")
     data = tmp_path / "data"
-    config = {"storage": {"segment_seconds": 4, "media_dir": str(media)}}
-    with VidiconServer(data, config) as server:
+    with media_server(clip, tmp_path, "once.mp4") as server:
         server.add_channel("once", "media:once.mp4?loop=0")
         server.wait_status(1, {200}, timeout=20)
         status = server.wait_status(1, {1000}, timeout=20)

@@ -15,8 +15,8 @@ publish to the hub directly on the event loop.
 from __future__ import annotations
 
 import abc
-import enum
 import asyncio
+import enum
 import logging
 import threading
 import time
@@ -123,7 +123,29 @@ def unexpected(name: str, exc: BaseException) -> SourceFailure:
     return SourceFailure(ChannelStatus.SERVICE_FAILURE, redact(str(exc)) or type(exc).__name__)
 
 
-class ThreadSource(threading.Thread, abc.ABC):
+class _SourceParts:
+    """What every source has: a name, its hub, the clock, retry rules, status."""
+
+    def _init_parts(
+        self,
+        name: str,
+        hub: Hub,
+        clock: Clock,
+        retry: RetryPolicy | None,
+        on_status: StatusListener | None,
+    ) -> None:
+        self.source_name = name
+        self.hub = hub
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.tracker = StatusTracker(name, clock, on_status)
+
+    @property
+    def status(self) -> SourceStatus:
+        return self.tracker.status
+
+
+class ThreadSource(threading.Thread, _SourceParts, abc.ABC):
     """A source whose session blocks (runs in its own thread)."""
 
     def __init__(
@@ -136,16 +158,8 @@ class ThreadSource(threading.Thread, abc.ABC):
         on_status: StatusListener | None = None,
     ) -> None:
         super().__init__(name=f"source-{name}", daemon=True)
-        self.source_name = name
-        self.hub = hub
-        self.clock = clock
-        self.retry = retry or RetryPolicy()
-        self.tracker = StatusTracker(name, clock, on_status)
+        self._init_parts(name, hub, clock, retry, on_status)
         self._stop_event = threading.Event()
-
-    @property
-    def status(self) -> SourceStatus:
-        return self.tracker.status
 
     def connected(self) -> None:
         self.tracker.connected()
@@ -198,7 +212,7 @@ class ThreadSource(threading.Thread, abc.ABC):
         """
 
 
-class TaskSource(abc.ABC):
+class TaskSource(_SourceParts, abc.ABC):
     """A source whose session is a coroutine on the event loop."""
 
     def __init__(
@@ -210,17 +224,9 @@ class TaskSource(abc.ABC):
         retry: RetryPolicy | None = None,
         on_status: StatusListener | None = None,
     ) -> None:
-        self.source_name = name
-        self.hub = hub
-        self.clock = clock
-        self.retry = retry or RetryPolicy()
-        self.tracker = StatusTracker(name, clock, on_status)
+        self._init_parts(name, hub, clock, retry, on_status)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-
-    @property
-    def status(self) -> SourceStatus:
-        return self.tracker.status
 
     @property
     def stopping(self) -> bool:
