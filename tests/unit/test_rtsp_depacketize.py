@@ -13,13 +13,14 @@ import pytest
 
 from vidicon.media import h264
 from vidicon.media.ingest.rtsp import auth, sdp
-from vidicon.media.ingest.rtsp.client import RtspClient, _Connection
+from vidicon.media.ingest.rtsp.client import RtspClient
 from vidicon.media.ingest.rtsp.depacketize import (
     AacDepacketizer,
     H264Depacketizer,
     TimestampUnwrapper,
     parse_rtp,
 )
+from vidicon.media.ingest.rtsp.transport import Connection
 
 SPS = bytes.fromhex("6742c01eda0280bfe5c04400000300040000030ca3c58ba8")
 PPS = bytes.fromhex("68ce3c80")
@@ -493,7 +494,7 @@ def interleaved(channel: int, payload: bytes) -> bytes:
 
 async def test_interleaved_frames_and_messages_across_chunk_boundaries() -> None:
     client = RtspClient("rtsp://127.0.0.1/x", username=None, password=None)
-    conn = _Connection(client)
+    conn = Connection(client)
     transport: Any = FakeTransport()
     conn.connection_made(transport)
     got: list[tuple[int, bytes]] = []

@@ -1,12 +1,11 @@
 """An asyncio RTSP client (RFC 2326): one session, H.264 video and optional AAC audio.
 
-The TCP connection is a :class:`asyncio.BufferedProtocol` that receives into a
-fixed buffer and parses interleaved ``$`` frames in place, handing each RTP
-packet straight to its depacketizer; RTSP responses (and requests from the
-server) may arrive between frames. Once playing, all TCP connections of a loop
-are read together every ``RtspClient.read_batch_s`` (see :class:`_Poller`).
-With UDP transport, RTP arrives on non-blocking sockets read on readiness and
-the TCP connection carries only RTSP.
+:class:`RtspClient` runs the session: OPTIONS, DESCRIBE, SETUP and PLAY, then
+keep-alives, the media watchdog, RTCP receiver reports and TEARDOWN. Its
+transports (the TCP connection carrying RTSP and interleaved RTP, the UDP
+RTP/RTCP sockets) are in :mod:`.transport`, RTSP message parsing in
+:mod:`.messages`. Once playing over TCP, all connections of a loop are read
+together every ``RtspClient.read_batch_s``.
 
 Media callbacks run synchronously on the event loop; an exception raised by
 one ends :meth:`RtspClient.run` with that exception.
@@ -16,41 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import secrets
 import socket
 import struct
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
-from vidicon.core.sources import redact
 from vidicon.media import aac
 from vidicon.media.ingest.rtsp.auth import Authenticator, select_challenge
-from vidicon.media.ingest.rtsp.depacketize import AacDepacketizer, Buffer, H264Depacketizer
+from vidicon.media.ingest.rtsp.depacketize import AacDepacketizer, H264Depacketizer
+from vidicon.media.ingest.rtsp.messages import Response, RtspError, parse_params
 from vidicon.media.ingest.rtsp.sdp import SdpMedia, parse_sdp
+from vidicon.media.ingest.rtsp.transport import (
+    Connection,
+    Push,
+    UdpReader,
+    bind_udp_pair,
+    shared_poller,
+)
 
-Push = Callable[[Buffer, int, int], None]
-_BUFFER_SIZE = 512 * 1024
-_MIN_FREE = 128 * 1024  # more than one interleaved frame (<= 65,539 bytes) or message
-_MAX_MESSAGE = 64 * 1024
+__all__ = ["AudioTrackInfo", "RtspClient", "RtspError", "VideoTrackInfo"]
+
 _MAX_QUEUED = 1000  # media held between connect() and run()
 _RR_INTERVAL_S = 5.0
-_MAX_DRAIN = 256  # datagrams read per readiness callback at most
-_REQUEST_LINE = re.compile(rb"[A-Z_]{3,20} \S+ RTSP/\d\.\d$")
-
-
-class RtspError(Exception):
-    """An RTSP failure. ``status`` is the RTSP status code, or 0 for errors the
-    server did not signal with one (unusable SDP, protocol violations)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(redact(message))
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,288 +58,6 @@ class AudioTrackInfo:
     channels: int
     clock_rate: int
     payload_type: int
-
-
-@dataclass(slots=True)
-class _Response:
-    status: int
-    reason: str
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name)
-        return values[0] if values else None
-
-
-def _params(value: str) -> tuple[str, dict[str, str]]:
-    head, *rest = value.split(";")
-    out: dict[str, str] = {}
-    for item in rest:
-        key, _, val = item.partition("=")
-        out[key.strip().lower()] = val.strip()
-    return head.strip(), out
-
-
-class _Poller:
-    """Reads the streaming connections of one loop together on a fixed tick.
-
-    While streaming, a connection's transport is paused (no readiness events)
-    and its socket is read here: one timer wake-up per tick for all cameras
-    and one large read per camera, instead of a wake-up and a small read for
-    every few RTP packets.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
-        self.loop, self.period = loop, period
-        self.conns: list[_Connection] = []
-        self.handle: asyncio.TimerHandle | None = None
-
-    def add(self, conn: _Connection) -> None:
-        self.conns.append(conn)
-        if self.handle is None:
-            self.handle = self.loop.call_later(self.period, self._tick)
-
-    def remove(self, conn: _Connection) -> None:
-        if conn in self.conns:
-            self.conns.remove(conn)
-        if not self.conns and self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-    def _tick(self) -> None:
-        for conn in list(self.conns):
-            conn.poll()
-        self.handle = self.loop.call_later(self.period, self._tick) if self.conns else None
-
-
-_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Poller] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-class _Connection(asyncio.BufferedProtocol):
-    def __init__(self, client: RtspClient) -> None:
-        self.poller: _Poller | None = None  # set while streaming
-        self.sock: socket.socket | None = None  # a duplicate of the transport's socket
-        self.client = client
-        self.buf = bytearray(_BUFFER_SIZE)
-        self.mv = memoryview(self.buf)
-        self.pos = self.end = 0
-        self.channels: list[Push | None] = [None] * 256
-        self.pending: dict[int, asyncio.Future[_Response]] = {}
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def write(self, data: bytes) -> None:
-        if self.closed or self.transport is None:
-            raise ConnectionResetError("RTSP connection is closed")
-        self.transport.write(data)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        if len(self.buf) - self.end < _MIN_FREE:
-            n = self.end - self.pos
-            self.buf[:n] = bytes(self.mv[self.pos : self.end])
-            self.pos, self.end = 0, n
-        return self.mv[self.end :]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.end += nbytes
-        try:
-            self._parse()
-        except Exception as exc:  # user callbacks or protocol errors end run()
-            self.client._fail(exc)
-            if self.transport is not None:
-                self.transport.abort()
-
-    def start_polling(self, poller: _Poller) -> None:
-        assert self.transport is not None
-        sock = self.transport.get_extra_info("socket")
-        self.sock = socket.socket(fileno=os.dup(sock.fileno()))  # same (non-blocking) file
-        self.transport.pause_reading()
-        self.poller = poller
-        poller.add(self)
-
-    def poll(self) -> None:
-        sock, transport = self.sock, self.transport
-        if sock is None or transport is None or transport.is_closing():
-            return
-        for _ in range(16):
-            view = self.get_buffer(-1)
-            try:
-                size = sock.recv_into(view)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.client._lost(exc)
-                transport.abort()
-                return
-            if not size:  # EOF: the transport reports connection_lost(None)
-                transport.close()
-                return
-            self.buffer_updated(size)
-            if size < len(view) or transport.is_closing():
-                return
-
-    def _parse(self) -> None:
-        buf, channels = self.buf, self.channels
-        pos, end = self.pos, self.end
-        while pos < end:
-            if buf[pos] == 0x24:  # '$' channel len16 payload
-                if end - pos < 4:
-                    break
-                stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
-                if stop > end:
-                    break
-                push = channels[buf[pos + 1]]
-                if push is not None:
-                    push(buf, pos + 4, stop)  # handlers copy what they keep
-                pos = stop
-            else:
-                used = self._message(pos, end)
-                if not used:
-                    break
-                pos += used
-        if pos == end:
-            pos = end = 0
-        self.pos, self.end = pos, end
-
-    def _message(self, pos: int, end: int) -> int:
-        """Parse one RTSP message at ``pos``: bytes consumed, 0 if incomplete."""
-        buf = self.buf
-        line_end = buf.find(b"\r\n", pos, min(end, pos + 4096))
-        if line_end < 0:
-            if end - pos < 4096 and (65 <= buf[pos] <= 90):  # maybe a status or request line
-                return 0
-            return self._skip(pos, end)
-        first = bytes(buf[pos:line_end])
-        is_request = _REQUEST_LINE.match(first) is not None
-        if not first.startswith(b"RTSP/") and not is_request:
-            return self._skip(pos, end)
-        head_end = buf.find(b"\r\n\r\n", pos, end)
-        if head_end < 0:
-            if end - pos > _MAX_MESSAGE:
-                raise RtspError(0, "RTSP message header too long")
-            return 0
-        lines = bytes(buf[pos:head_end]).decode("latin-1").split("\r\n")
-        headers: dict[str, list[str]] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers.setdefault(name.strip().lower(), []).append(value.strip())
-        try:
-            length = int((headers.get("content-length") or ["0"])[0])
-        except ValueError:
-            raise RtspError(0, "invalid Content-Length") from None
-        if not 0 <= length <= _MAX_MESSAGE:
-            raise RtspError(0, "RTSP message body too long")
-        total = head_end + 4 + length - pos
-        if pos + total > end:
-            return 0
-        body = bytes(buf[head_end + 4 : head_end + 4 + length])
-        cseq = (headers.get("cseq") or [""])[0]
-        if is_request:
-            self._answer(lines[0].split(" ", 1)[0], cseq)
-            return total
-        parts = lines[0].split(" ", 2)
-        try:
-            status = int(parts[1])
-        except (IndexError, ValueError):
-            raise RtspError(0, "malformed RTSP status line") from None
-        response = _Response(status, parts[2] if len(parts) > 2 else "", headers, body)
-        key = int(cseq) if cseq.isdigit() else min(self.pending, default=-1)
-        future = self.pending.pop(key, None)
-        if future is not None and not future.done():
-            future.set_result(response)
-        return total
-
-    def _skip(self, pos: int, end: int) -> int:
-        """Skip unrecognised bytes up to the next ``$`` or ``RTSP/``."""
-        found = [self.buf.find(b"$", pos + 1, end), self.buf.find(b"RTSP/", pos + 1, end)]
-        return min([i for i in found if i >= 0] or [end]) - pos
-
-    def _answer(self, method: str, cseq: str) -> None:
-        status = "200 OK" if method in ("OPTIONS", "GET_PARAMETER") else "501 Not Implemented"
-        self.write(f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n\r\n".encode("latin-1"))
-
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.poller is not None:
-            self.poller.remove(self)
-        if self.sock is not None:
-            self.sock.close()
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(ConnectionResetError("RTSP connection closed"))
-        self.pending.clear()
-        self.client._lost(exc)
-
-
-class _Udp:
-    """One non-blocking UDP socket read on the loop's readiness callbacks.
-
-    Not an asyncio datagram endpoint: that transport allocates 256 KiB per
-    datagram (an mmap/munmap pair each); here every ready datagram is read
-    into one reused buffer and handed to ``push`` (RTCP: ``push`` is None).
-    """
-
-    def __init__(
-        self, client: RtspClient, sock: socket.socket, push: Push | None, host: str
-    ) -> None:
-        self.client, self.sock, self.push, self.host = client, sock, push, host
-        self.buf = bytearray(65536)
-        self.loop = asyncio.get_running_loop()
-        sock.setblocking(False)
-        self.loop.add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        buf, recv, push, host = self.buf, self.sock.recvfrom_into, self.push, self.host
-        try:
-            for _ in range(_MAX_DRAIN):
-                try:
-                    size, addr = recv(buf)
-                except OSError:  # BlockingIOError: drained; or an ICMP error
-                    return
-                if push is not None and addr[0] == host:
-                    push(buf, 0, size)  # handlers copy what they keep
-        except Exception as exc:
-            self.client._fail(exc)
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendto(data, addr)
-
-    def close(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.remove_reader(self.sock.fileno())
-            self.sock.close()
-
-
-def _bind_pair(host: str, family: int) -> tuple[socket.socket, socket.socket]:
-    """Two UDP sockets on an even port and the next one (RTP, RTCP)."""
-    for _ in range(100):
-        rtp = socket.socket(family, socket.SOCK_DGRAM)
-        rtp.bind((host, 0))
-        port = rtp.getsockname()[1]
-        if port % 2 == 0 and port < 65535:
-            rtcp = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                rtcp.bind((host, port + 1))
-            except OSError:
-                rtcp.close()
-            else:
-                with contextlib.suppress(OSError):
-                    rtp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-                return rtp, rtcp
-        rtp.close()
-    raise OSError("no free even/odd UDP port pair")
 
 
 class RtspClient:
@@ -384,8 +92,8 @@ class RtspClient:
         self._transport = transport
         self._open_timeout, self._read_timeout = open_timeout, read_timeout
         self._user_agent = user_agent
-        self._conn: _Connection | None = None
-        self._udp: list[_Udp] = []
+        self._conn: Connection | None = None
+        self._udp: list[UdpReader] = []
         self._auth: Authenticator | None = None
         self._cseq = 0
         self._session: str | None = None
@@ -397,7 +105,7 @@ class RtspClient:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_rr: asyncio.TimerHandle | None = None
         self._ssrc = secrets.randbits(32)
-        self._rtcp: tuple[_Udp, tuple[str, int]] | None = None
+        self._rtcp: tuple[UdpReader, tuple[str, int]] | None = None
         self._queue: list[tuple[bool, bytes, int, bool]] = []
         self._sdp_video: SdpMedia | None = None
         self._video = H264Depacketizer(96, self._queue_video)
@@ -499,7 +207,7 @@ class RtspClient:
     # ---------------------------------------------------------------- session set-up
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        conn = _Connection(self)
+        conn = Connection(self)
         await asyncio.wait_for(
             loop.create_connection(lambda: conn, self._host, self._port), self._open_timeout
         )
@@ -541,10 +249,7 @@ class RtspClient:
         await self._request("PLAY", self._control, headers)
         if self.read_batch_s > 0 and self._transport == "tcp":
             # Not for UDP: a socket read late can overflow (datagrams lost).
-            poller = _POLLERS.get(loop)
-            if poller is None or poller.period != self.read_batch_s:
-                poller = _POLLERS[loop] = _Poller(loop, self.read_batch_s)
-            conn.start_polling(poller)
+            conn.start_polling(shared_poller(loop, self.read_batch_s))
         self._send_rr()
 
     async def _setup(
@@ -558,7 +263,7 @@ class RtspClient:
         else:
             sock = conn.transport.get_extra_info("socket")
             local = conn.transport.get_extra_info("sockname")[0]
-            socks = _bind_pair(local, sock.family)
+            socks = bind_udp_pair(local, sock.family)
             spec = f"RTP/AVP;unicast;client_port={socks[0].getsockname()[1]}-"
             spec += str(socks[0].getsockname()[1] + 1)
         try:
@@ -571,17 +276,20 @@ class RtspClient:
             session = reply.header("session")
             if session is None:
                 raise RtspError(0, "SETUP reply has no Session header")
-            self._session, params = _params(session)
+            self._session, params = parse_params(session)
             with contextlib.suppress(ValueError):
                 self._session_timeout = float(params.get("timeout", "60"))
-        _, params = _params(reply.header("transport") or "")
+        _, params = parse_params(reply.header("transport") or "")
         if socks is None:
             first = params.get("interleaved", f"{channel}-").split("-")[0]
             conn.channels[int(first) if first.isdigit() else channel] = push
             return
         peer = conn.transport.get_extra_info("peername")[0]
         source = params.get("source", peer)
-        self._udp += [_Udp(self, socks[0], push, source), _Udp(self, socks[1], None, source)]
+        self._udp += [
+            UdpReader(self, socks[0], push, source),
+            UdpReader(self, socks[1], None, source),
+        ]
         rtcp_port = params.get("server_port", "").split("-")[-1]
         if self._rtcp is None and rtcp_port.isdigit():
             self._rtcp = (self._udp[-1], (source, int(rtcp_port)))
@@ -594,7 +302,7 @@ class RtspClient:
         *,
         wait_s: float | None = None,
         check: bool = True,
-    ) -> _Response:
+    ) -> Response:
         conn = self._conn
         assert conn is not None
         for attempt in (0, 1):
@@ -606,7 +314,7 @@ class RtspClient:
             if self._session is not None:
                 lines.append(f"Session: {self._session}")
             lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-            future: asyncio.Future[_Response] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
             conn.pending[cseq] = future
             conn.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
             try:
