@@ -74,6 +74,7 @@ class Recorder:
         self._last_end_us: int | None = None
         self._continuing = False  # the next segment may continue the current run
         self._run_start_us = 0
+        self._overflows_seen = 0
         self._video: list[Packet] = []
         self._audio: list[Packet] = []
         self._seg_video_dts0 = 0
@@ -119,17 +120,17 @@ class Recorder:
         if isinstance(item, StreamEnd):
             await self._finish_run()
             return
-        if item.track is Track.AUDIO:
-            if self._video:
-                self._audio.append(item)
-            return
-        if not item.key:
-            if self._video:
-                self._video.append(item)
-            return
-        await self._on_keyframe(item)
+        await self._on_keyframe(item)  # non-key packets never get here (see _run)
 
     async def _on_keyframe(self, key: Packet) -> None:
+        reader = self._reader
+        if reader is not None and reader.overflows != self._overflows_seen:
+            # We fell behind and the hub dropped packets: what is buffered has a
+            # hole in it. Drop it and start a new run, so the gap is explicit.
+            self._overflows_seen = reader.overflows
+            self.stats.lost_fragments += 1
+            self._video, self._audio = [], []
+            await self._finish_run()
         if self._video:
             await self._write_fragment(next_key=key)
         kind = self.policy(key.time_us)
