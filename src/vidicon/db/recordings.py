@@ -94,19 +94,22 @@ class RecordingIndex:
             assert key is not None
             return int(key[0])
 
-    async def add_fragment(self, fragment: FragmentRow) -> None:
+    def queue_fragment(self, fragment: FragmentRow) -> asyncio.Future[None]:
         """Index one fragment already fsynced to the segment file.
 
-        Group commit: fragments of every stream that arrive while a commit is
-        running (or within ``GROUP_COMMIT_S``) share the next transaction, so
-        32 cameras cost a few commits a second instead of 32. Returns once the
-        row is durable.
+        Group commit: fragments of every stream queued within ``GROUP_COMMIT_S``
+        share one transaction, so 32 cameras cost a few commits a second
+        instead of 32. The future resolves once the row is durable; rows of
+        one segment commit in the order they were queued.
         """
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((fragment, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_pending(), name="index-group-commit")
-        await done
+        return done
+
+    async def add_fragment(self, fragment: FragmentRow) -> None:
+        await self.queue_fragment(fragment)
 
     async def _flush_pending(self) -> None:
         while self._pending:

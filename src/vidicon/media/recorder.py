@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from vidicon.core.media import Packet, StreamInfo, Track
 from vidicon.media import fmp4
 from vidicon.media.hub import Hub, HubReader, StreamEnd, StreamStart
-from vidicon.storage.segments import DiskFull, OpenSegment, SegmentStore
+from vidicon.storage.segments import DiskFull, IndexFailed, OpenSegment, SegmentStore
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,8 @@ class Recorder:
             await self.store.append(segment, data, start_us, duration_us, keyframe=True)
         except Exception as exc:  # the fragment is lost, the recording goes on
             await self._failed(exc)
+            if isinstance(exc, IndexFailed):
+                await self._close_segment()  # ends at its last indexed fragment
             return
         self._last_end_us = segment.end_us
         self.stats.fragments += 1

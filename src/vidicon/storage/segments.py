@@ -37,10 +37,20 @@ class OpenSegment:
     fragments: int = 0
     failed_writes: int = 0
     closed: bool = field(default=False)
+    # What the index holds (rows commit a little after the bytes are written).
+    committed_size: int = 0
+    committed_end_us: int = 0
+    committed_seq: int = 0
+    broken: bool = False  # a row failed to commit: the segment must end
+    pending: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class DiskFull(OSError):
     pass
+
+
+class IndexFailed(RuntimeError):
+    """A fragment's row did not commit; the segment was ended at the last good one."""
 
 
 class SegmentStore:
@@ -104,12 +114,21 @@ class SegmentStore:
             fd=fd,
             size=len(init),
             end_us=start_us,
+            committed_size=len(init),
+            committed_end_us=start_us,
         )
 
     async def append(
         self, segment: OpenSegment, data: bytes, start_us: int, duration_us: int, keyframe: bool
     ) -> None:
-        """Write one fragment, fsync, then index it. Raises DiskFull on ENOSPC."""
+        """Write one fragment and fsync it, then queue its index row.
+
+        Does not wait for the row: the recorder goes on with the next GOP while
+        the group commit runs. Raises DiskFull on ENOSPC, IndexFailed once an
+        earlier row of this segment failed to commit.
+        """
+        if segment.broken:
+            raise IndexFailed("an index row of this segment failed to commit")
         offset = segment.size
         try:
             await asyncio.to_thread(_write_all, segment.fd, data, offset)
@@ -121,31 +140,40 @@ class SegmentStore:
                 raise DiskFull(exc.errno, "no space left for recordings") from exc
             raise
         segment.fragments += 1
-        await self.index.add_fragment(
-            FragmentRow(
-                segment_id=segment.id,
-                seq=segment.fragments,
-                offset=offset,
-                size=len(data),
-                start_us=start_us,
-                duration_us=duration_us,
-                keyframe=keyframe,
-            )
-        )
-        segment.size = offset + len(data)
-        segment.end_us = start_us + duration_us
+        seq, size, end_us = segment.fragments, offset + len(data), start_us + duration_us
+        row = FragmentRow(segment.id, seq, offset, len(data), start_us, duration_us, keyframe)
+        future = self.index.queue_fragment(row)
+
+        def committed(done: asyncio.Future[None]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                segment.broken = True
+            elif not segment.broken:
+                segment.committed_size, segment.committed_end_us = size, end_us
+                segment.committed_seq = seq
+
+        future.add_done_callback(committed)
+        segment.pending = [f for f in segment.pending if not f.done()]
+        segment.pending.append(future)
+        segment.size = size
+        segment.end_us = end_us
 
     async def close(self, segment: OpenSegment) -> None:
         if segment.closed:
             return
         segment.closed = True
+        await asyncio.gather(*segment.pending, return_exceptions=True)
         try:
-            # Bytes of a fragment whose row failed to commit are cut off here,
-            # so a closed file always ends exactly where its index does.
-            await asyncio.to_thread(os.ftruncate, segment.fd, segment.size)
+            # Bytes whose row did not commit are cut off here, so a closed
+            # file always ends exactly where its index does.
+            await asyncio.to_thread(os.ftruncate, segment.fd, segment.committed_size)
         finally:
             os.close(segment.fd)
-        if segment.fragments == 0:
+        if segment.broken:
+            await self.index.drop_fragments_after(segment.id, segment.committed_seq)
+            await self.index.mark_repaired(
+                segment.id, segment.committed_size, segment.committed_end_us
+            )
+        if segment.committed_seq == 0:
             # Nothing playable was written: the segment leaves no trace.
             paths = await self.index.move_to_pending([segment.id], segment.start_us)
             await asyncio.to_thread(_discard, segment.path)
