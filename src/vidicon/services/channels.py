@@ -92,10 +92,13 @@ class ChannelService:
         await self.runtime.apply(channel_id, settings, False)
         return self._view(channel_id, settings, False)
 
-    async def replace(self, channel_id: int, settings: ChannelSettings) -> ChannelView:
+    async def replace(
+        self, channel_id: int, settings: ChannelSettings, *, check_sources: bool = True
+    ) -> ChannelView:
         old, manual = await self._load(channel_id)
         settings = _keep_passwords(settings, old)
-        self._check_sources(settings)
+        if check_sources:
+            self._check_sources(settings)
         config, credentials = _split(settings, manual)
         async with self.db.write() as conn:
             await conn.execute(
@@ -114,7 +117,10 @@ class ChannelService:
 
     async def set_enabled(self, channel_id: int, enabled: bool) -> ChannelView:
         settings, _ = await self._load(channel_id)
-        return await self.replace(channel_id, settings.model_copy(update={"enabled": enabled}))
+        # A toggle changes no source: a camera that is down (or a media file
+        # that is gone) must still be disabled and enabled; its status tells why.
+        toggled = settings.model_copy(update={"enabled": enabled})
+        return await self.replace(channel_id, toggled, check_sources=False)
 
     async def set_manual(self, channel_id: int, manual: bool) -> ChannelView:
         settings, _ = await self._load(channel_id)

@@ -40,6 +40,7 @@ class ChannelPipeline:
     hubs: dict[str, Hub] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     recorder: Recorder | None = None
+    failure: tuple[ChannelStatus, str] | None = None  # the channel could not start
 
     def kind_at(self, utc_us: int) -> str | None:
         if self.manual:
@@ -112,7 +113,15 @@ class Runtime:
         )
         await pipeline.recorder.start()
         for name, stream in streams.items():
-            source = self._make_source(pipeline, name, stream)
+            try:
+                source = self._make_source(pipeline, name, stream)
+            except ValueError as exc:  # e.g. a media file removed since it was added
+                code = (
+                    ChannelStatus.NO_FILE if "media" in str(exc) else ChannelStatus.SERVICE_FAILURE
+                )
+                pipeline.failure = (code, str(exc))
+                log.error("channel %d %s stream cannot start: %s", pipeline.channel_id, name, exc)
+                continue
             pipeline.sources[name] = source
             source.start()
 
@@ -187,8 +196,8 @@ class Runtime:
             return ChannelStatusView(code=int(code), message=code.message)
         main = pipeline.sources.get("main")
         if main is None:
-            code = ChannelStatus.CONNECTING
-            return ChannelStatusView(code=int(code), message=code.message)
+            code, detail = pipeline.failure or (ChannelStatus.CONNECTING, "")
+            return ChannelStatusView(code=int(code), message=code.message, detail=detail)
         st = main.status
         hub = pipeline.hubs["main"]
         return ChannelStatusView(

@@ -209,6 +209,8 @@ def _failure(exc: BaseException) -> SourceFailure:
         return SourceFailure(ChannelStatus.LOGIN_FAILED, "camera refused the credentials")
     if isinstance(exc, av.error.HTTPNotFoundError):
         return SourceFailure(ChannelStatus.SERVICE_FAILURE, "stream path not found on the camera")
+    if isinstance(exc, FileNotFoundError | av.error.FileNotFoundError):
+        return SourceFailure(ChannelStatus.NO_FILE, "media file not found")
     if isinstance(exc, ConnectionRefusedError | av.error.ConnectionRefusedError):
         return SourceFailure(ChannelStatus.NO_NETWORK, "connection refused")
     if isinstance(exc, TimeoutError | av.error.ExitError | av.error.TimeoutError):
