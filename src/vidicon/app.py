@@ -13,6 +13,7 @@ from vidicon.db.database import Database
 from vidicon.db.recordings import RecordingIndex
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
+from vidicon.services.live import LiveService
 from vidicon.services.recordings import RecordingService
 from vidicon.services.runtime import Runtime
 from vidicon.storage.reconcile import ReconcileReport, reconcile
@@ -44,6 +45,7 @@ class Vidicon:
         self.auth = AuthService(self.db, self.clock)
         self.channels = ChannelService(self.db, self.runtime, self.clock)
         self.recordings = RecordingService(data_dir, self.index)
+        self.live = LiveService(self.runtime, self.config.live)
 
     async def start(self) -> None:
         await self.db.migrate()

@@ -19,6 +19,12 @@ Example (every key optional)::
     [sources]
     retry_max_s = 3
     read_timeout_s = 5
+
+    [live]
+    rtsp_port = 8554                # RTSP restream; 0 switches it off
+    allow_anonymous = false         # let clients without credentials watch live video
+    mjpeg_fps = 2.0
+    snapshot_cache_s = 1.0
 """
 
 from __future__ import annotations
@@ -55,10 +61,22 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveConfig:
+    rtsp_port: int = 8554  # 0: no RTSP restream server
+    rtsp_host: str | None = None  # default: the HTTP host
+    allow_anonymous: bool = False  # anonymous clients may watch live video (never by default)
+    mjpeg_fps: float = 2.0
+    snapshot_cache_s: float = 1.0
+    hls_part_s: float = 0.2  # LL-HLS partial segment target duration
+    hls_segments: int = 6  # full segments kept in an LL-HLS playlist
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     database_url: str | None = None
     simulated_cameras: int = 0  # `vidicon demo` sets 4
 
@@ -84,6 +102,7 @@ def load_config(path: Path | None) -> Config:
         server=_section(ServerConfig, raw.get("server", {})),
         storage=_section(StorageConfig, raw.get("storage", {})),
         sources=_section(SourcesConfig, raw.get("sources", {})),
+        live=_section(LiveConfig, raw.get("live", {})),
         database_url=raw.get("database", {}).get("url"),
     )
 

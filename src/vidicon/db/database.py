@@ -32,8 +32,13 @@ async def _v1_initial(conn: AsyncConnection) -> None:
     await conn.run_sync(schema.metadata.create_all)
 
 
+async def _v2_sessions_and_channel_access(conn: AsyncConnection) -> None:
+    for table in (schema.sessions, schema.user_channels):
+        await conn.run_sync(table.create, checkfirst=True)
+
+
 # Append-only: a released migration is never edited, only followed by a new one.
-MIGRATIONS: list[Migration] = [_v1_initial]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_sessions_and_channel_access]
 
 
 def sqlite_url(path: str) -> str:

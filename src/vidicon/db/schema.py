@@ -50,6 +50,27 @@ api_tokens = sa.Table(
     sa.Column("expires_us", sa.BigInteger, nullable=True),
 )
 
+# Browser sessions (HttpOnly cookie). Only a SHA-256 of the session id is
+# stored; logout and password changes delete the rows, so a stolen cookie dies
+# with them.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+)
+
+# Optional per-channel access: a user with no rows here sees every channel;
+# a user with rows sees only those channels. Administrators see everything.
+user_channels = sa.Table(
+    "user_channels",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("channel_id", sa.Integer, primary_key=True, autoincrement=False),
+)
+
 # Channels (cameras). ``config`` holds the validated, credential-free settings
 # (stream URLs, recording mode, schedule, retention); ``credentials`` holds the
 # camera login, kept apart so that no response can include it by accident.

@@ -183,6 +183,16 @@ class Hub:
             self._gop.clear()
             self._fan_out(StreamEnd(self.session))
 
+    def close(self) -> None:
+        """The stream is gone for good (channel stopped or reconfigured).
+
+        Readers get the end of the session, then the end of iteration, so an
+        output can tell its viewer to reconnect instead of waiting forever.
+        """
+        self.end()
+        for reader in tuple(self._readers):
+            reader.close()
+
     def _fan_out(self, item: HubItem) -> None:
         for reader in tuple(self._readers):
             reader._offer(item)

@@ -31,11 +31,23 @@ LOCKOUT_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
 
 
+SESSION_TTL_S = 12 * 3600
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
     username: str
     is_admin: bool
+    # Channels this user may see; None means every channel.
+    channels: frozenset[int] | None = None
+    anonymous: bool = False
+
+    def can_view(self, channel_id: int) -> bool:
+        return self.is_admin or self.channels is None or channel_id in self.channels
+
+
+ANONYMOUS = User(0, "anonymous", is_admin=False, anonymous=True)
 
 
 class AuthService:
@@ -144,7 +156,7 @@ class AuthService:
             self._record_failure(username)
             raise Unauthorized("invalid username or password")
         self._failures.pop(username, None)
-        return User(int(row.id), str(row.username), bool(row.is_admin))
+        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
 
     def _check_lockout(self, username: str) -> None:
         count, last = self._failures.get(username, (0, 0.0))
@@ -185,7 +197,7 @@ class AuthService:
             row = (await conn.execute(query)).first()
         if row is None or (row.expires_us is not None and row.expires_us < self.clock.now_us()):
             raise Unauthorized("invalid or expired token")
-        return User(int(row.id), str(row.username), bool(row.is_admin))
+        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
 
     async def revoke_token(self, user: User, token: str) -> None:
         t = schema.api_tokens
@@ -193,6 +205,68 @@ class AuthService:
             await conn.execute(
                 t.delete().where(t.c.token_hash == _sha256(token), t.c.user_id == user.id)
             )
+
+    # --- browser sessions --------------------------------------------------
+
+    async def create_session(self, user: User, ttl_s: int = SESSION_TTL_S) -> str:
+        """A new session id for an HttpOnly cookie; only its hash is stored."""
+        session_id = secrets.token_urlsafe(32)
+        now = self.clock.now_us()
+        s = schema.sessions
+        async with self.db.write() as conn:
+            await conn.execute(s.delete().where(s.c.expires_us < now))
+            await conn.execute(
+                s.insert().values(
+                    id_hash=_sha256(session_id),
+                    user_id=user.id,
+                    created_us=now,
+                    expires_us=now + ttl_s * 1_000_000,
+                )
+            )
+        return session_id
+
+    async def verify_session(self, session_id: str) -> User:
+        s, u = schema.sessions, schema.users
+        query = (
+            sa.select(u.c.id, u.c.username, u.c.is_admin, s.c.expires_us)
+            .select_from(s.join(u, s.c.user_id == u.c.id))
+            .where(s.c.id_hash == _sha256(session_id))
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None or row.expires_us < self.clock.now_us():
+            raise Unauthorized("session expired; sign in again")
+        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
+
+    async def revoke_session(self, session_id: str) -> None:
+        s = schema.sessions
+        async with self.db.write() as conn:
+            await conn.execute(s.delete().where(s.c.id_hash == _sha256(session_id)))
+
+    # --- per-channel access ------------------------------------------------
+
+    async def set_channel_access(self, user_id: int, channels: list[int] | None) -> None:
+        """Limit a user to ``channels``; None gives access to every channel."""
+        if channels is not None and not channels:
+            raise InvalidInput("give at least one channel, or null for every channel", "channels")
+        uc = schema.user_channels
+        async with self.db.write() as conn:
+            await conn.execute(uc.delete().where(uc.c.user_id == user_id))
+            if channels:
+                await conn.execute(
+                    uc.insert(), [{"user_id": user_id, "channel_id": c} for c in set(channels)]
+                )
+
+    async def _with_access(self, user_id: int, username: str, is_admin: bool) -> User:
+        if is_admin:
+            return User(user_id, username, True)
+        uc = schema.user_channels
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(sa.select(uc.c.channel_id).where(uc.c.user_id == user_id))
+            ).all()
+        channels = frozenset(int(r.channel_id) for r in rows) if rows else None
+        return User(user_id, username, False, channels)
 
 
 def _sha256(value: str) -> str:

@@ -136,7 +136,7 @@ class Runtime:
         # Let the hubs deliver what the threads queued before they ended.
         await asyncio.sleep(0)
         for hub in pipeline.hubs.values():
-            hub.end()
+            hub.close()
         if pipeline.recorder is not None:
             await pipeline.recorder.stop()
         pipeline.sources.clear()

@@ -10,18 +10,21 @@ from vidicon.api.native.ranges import file_response
 from vidicon.api.native.schemas import (
     GapOut,
     LockRequest,
+    LoginRequest,
     ManualRecording,
     RecordingsOut,
     SegmentOut,
     SetupRequest,
     TokenRequest,
     TokenResponse,
+    UserOut,
     parse_time,
 )
-from vidicon.api.native.security import AdminUser, AppDep, CurrentUser
+from vidicon.api.native.security import SESSION_COOKIE, AdminUser, AppDep, CurrentUser
 from vidicon.base.errors import InvalidInput
 from vidicon.core.channel import ChannelSettings, ChannelStatusView, ChannelView
 from vidicon.core.clock import us_to_iso
+from vidicon.services.auth import SESSION_TTL_S, User
 
 router = APIRouter(prefix="/v1")
 ChannelId = Annotated[int, Path(ge=1, le=1024, description="channel id")]
@@ -34,6 +37,47 @@ async def setup(body: SetupRequest, app: AppDep) -> dict[str, str]:
     user = await app.auth.complete_setup(body.secret, body.username, body.password)
     app.setup_secret = None
     return {"username": user.username}
+
+
+def _user_out(user: User) -> UserOut:
+    channels = None if user.channels is None else sorted(user.channels)
+    return UserOut(username=user.username, is_admin=user.is_admin, channels=channels)
+
+
+@router.post("/auth/login", tags=["auth"])
+async def login(body: LoginRequest, app: AppDep, request: Request, response: Response) -> UserOut:
+    """Sign in: sets a new HttpOnly session cookie (never one the client brought)."""
+    user = await app.auth.verify_password(body.username, body.password)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await app.auth.revoke_session(old)
+    session = await app.auth.create_session(user)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return _user_out(user)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(app: AppDep, request: Request) -> Response:
+    """Sign out: the session is revoked on the server, the cookie cleared."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        await app.auth.revoke_session(session)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", tags=["auth"])
+async def me(user: CurrentUser) -> UserOut:
+    return _user_out(user)
 
 
 @router.post("/auth/tokens", status_code=201, tags=["auth"])

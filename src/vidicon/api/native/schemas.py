@@ -17,6 +17,17 @@ class SetupRequest(BaseModel):
     password: str = Field(min_length=8, max_length=1024)
 
 
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    username: str
+    is_admin: bool
+    channels: list[int] | None = Field(description="channels this user may see; null: all")
+
+
 class TokenRequest(BaseModel):
     name: str = Field(default="api", max_length=64)
     ttl_seconds: int | None = Field(default=None, gt=0, le=10 * 365 * 86400)

@@ -1,4 +1,10 @@
-"""Credentials for the native API: HTTP Basic or a bearer token."""
+"""Credentials for the native API and the live outputs.
+
+Every carrier maps onto the one user model: an HttpOnly session cookie
+(``POST /v1/auth/login``), ``auth=`` (base64 of ``user:password``, the TS-API
+query parameter that players embed in URLs), HTTP Basic, and bearer tokens.
+The same function serves plain HTTP requests and WebSocket handshakes.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,59 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.http import HTTPBase
+from starlette.requests import HTTPConnection
 
 from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, Unauthorized
-from vidicon.services.auth import User
+from vidicon.services.auth import ANONYMOUS, User
+
+SESSION_COOKIE = "vidicon_session"
 
 # Documents the scheme only; credentials are decoded below as UTF-8 (RFC 7617).
 basic_scheme = HTTPBase(scheme="basic", auto_error=False, description="user name and password")
 bearer_scheme = HTTPBearer(auto_error=False, description="token from POST /v1/auth/tokens")
 
 
-def get_app(request: Request) -> Vidicon:
+def get_app(request: HTTPConnection) -> Vidicon:
     vidicon: Vidicon = request.app.state.vidicon
     return vidicon
+
+
+def decode_user_password(value: str) -> tuple[str, str]:
+    """``user:password`` from base64 (Basic and ``auth=``); Unauthorized if malformed."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unauthorized("malformed credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise Unauthorized("malformed credentials")
+    return username, password
+
+
+async def authenticate(conn: HTTPConnection, *, allow_anonymous: bool = False) -> User:
+    """The user behind a request or WebSocket handshake, from any carrier.
+
+    Explicit credentials win over the cookie; wrong explicit credentials are
+    an error even where anonymous access is allowed.
+    """
+    vidicon = get_app(conn)
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and value:
+        return await vidicon.auth.verify_token(value.strip())
+    if scheme == "basic" and value:
+        return await vidicon.auth.verify_password(*decode_user_password(value))
+    auth_param = conn.query_params.get("auth")
+    if auth_param:
+        return await vidicon.auth.verify_password(*decode_user_password(auth_param))
+    session = conn.cookies.get(SESSION_COOKIE)
+    if session:
+        return await vidicon.auth.verify_session(session)
+    if allow_anonymous:
+        return ANONYMOUS
+    raise Unauthorized("authentication required")
 
 
 async def current_user(
@@ -29,22 +75,17 @@ async def current_user(
     _basic: Annotated[object, Depends(basic_scheme)],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User:
-    vidicon = get_app(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer" and value:
-        return await vidicon.auth.verify_token(value.strip())
-    if scheme == "basic" and value:
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthorized("malformed Basic credentials") from None
-        username, sep, password = decoded.partition(":")
-        if not sep:
-            raise Unauthorized("malformed Basic credentials")
-        return await vidicon.auth.verify_password(username, password)
-    raise Unauthorized("authentication required")
+    return await authenticate(request)
+
+
+async def viewer(
+    request: Request,
+    _basic: Annotated[object, Depends(basic_scheme)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """A user who may watch live video; anonymous only if the configuration allows it."""
+    allow = get_app(request).config.live.allow_anonymous
+    return await authenticate(request, allow_anonymous=allow)
 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
@@ -54,5 +95,6 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+Viewer = Annotated[User, Depends(viewer)]
 AdminUser = Annotated[User, Depends(admin_user)]
 AppDep = Annotated[Vidicon, Depends(get_app)]

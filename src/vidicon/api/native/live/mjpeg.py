@@ -1,0 +1,7 @@
+"""Live output routes: mjpeg (filled in by its own change)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

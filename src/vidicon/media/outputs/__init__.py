@@ -1,0 +1,1 @@
+"""Live outputs: hub readers that turn packets into what a viewer consumes."""
