@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and benchmarks need:
 # FFmpeg (ffprobe checks every file we write) and GStreamer's RTSP server,
-# which plays the independent IP camera in integration tests.
+# which plays the independent IP camera in integration tests, and Chromium,
+# the browser that plays our pages in the live tests (driven by Playwright).
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,7 @@ packages=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   gstreamer1.0-tools
+  chromium
 )
 
 missing=()

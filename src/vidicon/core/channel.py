@@ -147,6 +147,9 @@ class ChannelStatusView(BaseModel):
     streaming: bool = False
     reconnects: int = 0
     last_error_code: int | None = None
+    readers: int = Field(default=0, description="readers of the main stream: outputs, recorder")
+    dropped_packets: int = Field(default=0, description="packets dropped for slow readers")
+    dropped_readers: int = Field(default=0, description="readers disconnected for being slow")
 
 
 class ChannelView(BaseModel):

@@ -111,6 +111,12 @@ class HubReader:
     def get_nowait(self) -> HubItem | None:
         return self._queue.popleft() if self._queue else None
 
+    def drop(self) -> None:
+        """Close this reader because its consumer cannot keep up (counted by the hub)."""
+        if not self._closed:
+            self.hub.dropped_readers += 1
+        self.close()
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -133,6 +139,7 @@ class Hub:
         self.packets_in = 0
         self.bytes_in = 0
         self.dropped_packets = 0
+        self.dropped_readers = 0  # readers closed for being too slow
         self.last_packet_mono = 0.0
         self._gop: list[Packet] = []
         self._readers: set[HubReader] = set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ MIN_PASSWORD = 8
 SETUP_KEY = "setup_secret_sha256"
 LOCKOUT_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+# A successful password check is remembered this long (in memory, keyed by an
+# HMAC of name and password under a per-process key), so a player that sends
+# auth= or Basic with every request does not cost one Argon2 hash each time.
+VERIFIED_TTL_S = 60.0
+VERIFIED_MAX = 1024
 
 
 SESSION_TTL_S = 12 * 3600
@@ -57,6 +63,8 @@ class AuthService:
         self._hasher = PasswordHasher()
         self._failures: dict[str, tuple[int, float]] = {}
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._verified_key = secrets.token_bytes(32)
+        self._verified: dict[bytes, tuple[User, float]] = {}
 
     # --- first start -------------------------------------------------------
 
@@ -139,6 +147,21 @@ class AuthService:
 
     async def verify_password(self, username: str, password: str) -> User:
         self._check_lockout(username)
+        key = hmac.digest(self._verified_key, f"{username}\0{password}".encode(), "sha256")
+        cached = self._verified.get(key)
+        if cached is not None and time.monotonic() - cached[1] < VERIFIED_TTL_S:
+            return cached[0]
+        user = await self._verify_password(username, password)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[key] = (user, time.monotonic())
+        return user
+
+    def forget_verified(self) -> None:
+        """Drop remembered password checks (after a password or rights change)."""
+        self._verified.clear()
+
+    async def _verify_password(self, username: str, password: str) -> User:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
@@ -250,6 +273,7 @@ class AuthService:
         if channels is not None and not channels:
             raise InvalidInput("give at least one channel, or null for every channel", "channels")
         uc = schema.user_channels
+        self.forget_verified()
         async with self.db.write() as conn:
             await conn.execute(uc.delete().where(uc.c.user_id == user_id))
             if channels:

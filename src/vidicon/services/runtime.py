@@ -209,6 +209,9 @@ class Runtime:
             streaming=hub.live,
             reconnects=st.reconnects,
             last_error_code=st.last_error_code,
+            readers=hub.readers,
+            dropped_packets=hub.dropped_packets,
+            dropped_readers=hub.dropped_readers,
         )
 
     # --- retention ---------------------------------------------------------

@@ -27,7 +27,7 @@ _DIGITS = {
 
 
 class Painter:
-    def __init__(self, width: int, height: int, label: str = "") -> None:
+    def __init__(self, width: int, height: int, label: str = "", noise_percent: int = 0) -> None:
         if width % 2 or height % 2:
             raise ValueError("width and height must be even")
         self.width = width
@@ -38,6 +38,10 @@ class Painter:
         self.digit_h = max(16, height // 10)
         self.digit_w = self.digit_h // 2
         self.stroke = max(2, self.digit_h // 8)
+        # Fresh noise rows at the bottom of every frame: incompressible (motion
+        # search finds nothing), so the encoder spends its whole bitrate.
+        self.noise_rows = height * noise_percent // 100 // 2 * 2
+        self._rng = np.random.default_rng(7)
 
     def paint(self, frame_index: int, text: str) -> npt.NDArray[np.uint8]:
         """One yuv420p picture as the (h*3/2, w) array PyAV expects."""
@@ -55,6 +59,10 @@ class Painter:
         chroma = out[h:]
         chroma[:] = 128
         chroma[: h // 4, : w // 2] = 90 + (frame_index % 60)  # slowly changing tint
+        if self.noise_rows:
+            luma[h - self.noise_rows :] = self._rng.integers(
+                16, 236, (self.noise_rows, w), dtype=np.uint8
+            )
         self._draw_text(luma, text, self.stroke * 2, self.stroke * 2)
         return out
 

@@ -36,6 +36,7 @@ class SimulatedOptions:
     gop: int = 30
     audio: bool = True
     bitrate_kbps: int = 500
+    noise_percent: int = 0  # a band of moving noise: makes the stream as heavy as its bitrate
     label: str = ""
 
     @classmethod
@@ -54,6 +55,7 @@ class SimulatedOptions:
             gop=num("gop", 30, 1, 600),
             audio=query.get("audio", "1") not in {"0", "false", "no"},
             bitrate_kbps=num("bitrate", 500, 50, 20_000),
+            noise_percent=num("noise", 0, 0, 100),
             label=label,
         )
 
@@ -91,7 +93,7 @@ class SimulatedSource(ThreadSource):
         timeline = Timeline(self.clock)
         timeline.add_track(Track.VIDEO, 90_000, Fraction(1, o.fps))
         timeline.add_track(Track.AUDIO, SAMPLE_RATE, Fraction(1, SAMPLE_RATE))
-        painter = Painter(o.width, o.height, o.label)
+        painter = Painter(o.width, o.height, o.label, o.noise_percent)
         audio_config = (
             AudioConfig(aac.build_asc(2, SAMPLE_RATE, 1), SAMPLE_RATE, 1) if audio else None
         )
