@@ -30,7 +30,9 @@ from vidicon.services import auth as auth_module
 SIM = "sim://?width=160&height=96&fps=5&audio=0"
 UNREACHABLE = "rtsp://127.0.0.1:1/x"
 SECRET = "s3cr3t-pw"
-PUBLIC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/web/{name}"}
+# Pages check credentials themselves and answer 401 with the sign-in form.
+PAGE_ROUTES = {"/", "/watch"}
 FAILURE_CODES = {404, 408}
 
 
@@ -122,7 +124,7 @@ async def test_every_v1_route_requires_credentials(
 async def test_only_documentation_routes_are_public(vidicon_app: Vidicon) -> None:
     paths = {path for _, path in endpoints(vidicon_app)}
     assert "/openapi.json" in paths and "/v1/channels" in paths
-    assert {path for path in paths if not path.startswith("/v1/")} <= PUBLIC_ROUTES
+    assert {path for path in paths if not path.startswith("/v1/")} <= PUBLIC_ROUTES | PAGE_ROUTES
 
 
 async def test_docs_and_openapi_are_public(client: httpx.AsyncClient) -> None:
