@@ -30,10 +30,15 @@ class VidiconServer:
         log_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
+        # The RTSP restream stays off unless a test asks for a port: the
+        # default 8554 would collide between servers and with the machine.
+        config = {**(config or {})}
+        config["live"] = {"rtsp_port": 0, **config.get("live", {})}
+        self.config = config
         self.port = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
         lines: list[str] = []
-        for section, values in (config or {}).items():
+        for section, values in config.items():
             lines.append(f"[{section}]")
             for key, value in values.items():
                 lines.append(

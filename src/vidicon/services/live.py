@@ -67,7 +67,7 @@ def rtsp_path(channel_id: int, stream: StreamName) -> str:
 
 _MIME = {
     "ws-fmp4": ("ws", 'video/mp4; codecs="{codecs}"'),
-    "hls": ("http", "application/x-mpegurl"),
+    "hls": ("http", "application/vnd.apple.mpegurl"),
     "flv": ("http", "video/x-flv"),
     "webrtc": ("http", "application/sdp"),
     "mjpeg": ("http", "multipart/x-mixed-replace"),
@@ -78,6 +78,9 @@ class LiveService:
     def __init__(self, runtime: Runtime, config: LiveConfig) -> None:
         self.runtime = runtime
         self.config = config
+        # The port the RTSP restream listens on, set by the restream service
+        # once it is bound; None while there is none to announce.
+        self.rtsp_port: int | None = None
 
     # --- permission --------------------------------------------------------
 
@@ -153,7 +156,7 @@ class LiveService:
                         size=(width, height),
                     )
                 )
-            if self.config.rtsp_port:
+            if self.rtsp_port:
                 found.append(
                     LiveSource(
                         protocol="rtsp",
@@ -163,7 +166,7 @@ class LiveService:
                         type="application/sdp",
                         label=label,
                         size=(width, height),
-                        port=self.config.rtsp_port,
+                        port=self.rtsp_port,
                     )
                 )
         return found
