@@ -14,8 +14,11 @@ from vidicon.db.recordings import RecordingIndex
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.live import LiveService
+from vidicon.services.live_hls import LiveHlsService
 from vidicon.services.recordings import RecordingService
+from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
+from vidicon.services.snapshots import SnapshotService
 from vidicon.storage.reconcile import ReconcileReport, reconcile
 from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
@@ -46,6 +49,9 @@ class Vidicon:
         self.channels = ChannelService(self.db, self.runtime, self.clock)
         self.recordings = RecordingService(data_dir, self.index)
         self.live = LiveService(self.runtime, self.config.live)
+        self.restream = RestreamService(self.config, self.auth, self.live, self.clock)
+        self.hls = LiveHlsService(self.live, self.config.live)
+        self.snapshots = SnapshotService(self.live, self.config.live)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -66,7 +72,10 @@ class Vidicon:
         else:
             await self.channels.start_all()
         self.runtime.start_retention()
+        await self.restream.start()
 
     async def stop(self) -> None:
+        await self.restream.stop()
+        await self.hls.stop()
         await self.runtime.shutdown()
         await self.db.close()

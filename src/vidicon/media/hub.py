@@ -165,6 +165,12 @@ class Hub:
         self._readers.add(reader)
         return reader
 
+    def last_keyframe(self) -> tuple[Packet, StreamInfo] | None:
+        """The current GOP's keyframe and the codecs it uses; None while there is none."""
+        if not self.live or self.info is None or not self._gop:
+            return None
+        return self._gop[0], self.info
+
     # --- publishing (event loop thread) ------------------------------------
 
     def start(self, info: StreamInfo) -> None:
