@@ -32,6 +32,7 @@
     grid.append(tile);
     tiles[ch.id] = state;
     const player = new window.VidiconPlayer(video, scheme + location.host + ch.ws, {
+      hlsUrl: ch.hls,
       onStatus: (text, kind) => { state.textContent = t(text); state.className = "status " + kind; },
     });
     window.vidiconPlayers.push(player);

@@ -28,6 +28,13 @@
 
     start() {
       this.stopped = false;
+      if (!global.MediaSource && this.options.hlsUrl &&
+          this.video.canPlayType("application/vnd.apple.mpegurl")) {
+        // No MSE (Safari on iPhone): the browser plays our LL-HLS natively.
+        this.video.src = this.options.hlsUrl;
+        this.status("live", "ok");
+        return;
+      }
       this.connect();
       this.timer = setInterval(() => this.tick(), 500);
     }

@@ -18,6 +18,7 @@
     document.getElementById("video"),
     scheme + location.host + cfg.ws,
     {
+      hlsUrl: cfg.hls,
       onStatus: (text, kind) => { status.textContent = t(text); status.className = "status " + kind; },
       onTime: (date) => { time.textContent = date.toLocaleString(cfg.lang); },
     },

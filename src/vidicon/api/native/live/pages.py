@@ -127,6 +127,7 @@ async def watch(
         "showPlayTime": _flag(showPlayTime),
         "live": when.strip().lower() == "now",
         "ws": f"/v1/live/{ch}/{stream}/ws{_auth_suffix(request)}",
+        "hls": f"/v1/live/{ch}/{stream}/hls/index.m3u8{_auth_suffix(request)}",
     }
     return _render("watch.html", pipeline.settings.name, language, config)
 
@@ -151,6 +152,7 @@ async def grid(
                 "id": channel_id,
                 "title": pipeline.settings.name,
                 "ws": f"/v1/live/{channel_id}/{stream}/ws{suffix}",
+                "hls": f"/v1/live/{channel_id}/{stream}/hls/index.m3u8{suffix}",
             }
         )
     return _render("grid.html", "Vidicon", language, {"lang": language, "channels": channels})
