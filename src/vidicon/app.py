@@ -11,6 +11,7 @@ from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.clock import SYSTEM_CLOCK, Clock
 from vidicon.db.database import Database
 from vidicon.db.recordings import RecordingIndex
+from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.live import LiveService
@@ -19,6 +20,7 @@ from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
+from vidicon.services.vod import VodService
 from vidicon.storage.reconcile import ReconcileReport, reconcile
 from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
@@ -49,6 +51,7 @@ class Vidicon:
         self.channels = ChannelService(self.db, self.runtime, self.clock)
         self.recordings = RecordingService(data_dir, self.index)
         self.live = LiveService(self.runtime, self.config.live)
+        self.vod = VodService(self.runtime, self.index, VodQueries(self.db), self.clock)
         self.restream = RestreamService(self.config, self.auth, self.live, self.clock)
         self.hls = LiveHlsService(self.live, self.config.live)
         self.snapshots = SnapshotService(self.live, self.config.live)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vidicon import __version__
+from vidicon.api.dialects.ts_api import router as ts_api_router
 from vidicon.api.native.live import router as live_router
 from vidicon.api.native.routes import router as native_router
 from vidicon.app import Vidicon
@@ -52,6 +53,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.vidicon = vidicon
     app.include_router(native_router)
     app.include_router(live_router)
+    app.include_router(ts_api_router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

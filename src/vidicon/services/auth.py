@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidicon.base.errors import Conflict, InvalidInput, Unauthorized
+from vidicon.base.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from vidicon.core.clock import Clock
 from vidicon.db import schema
 from vidicon.db.database import Database
@@ -51,6 +51,15 @@ class User:
 
     def can_view(self, channel_id: int) -> bool:
         return self.is_admin or self.channels is None or channel_id in self.channels
+
+    def require_channel(self, channel_id: int) -> None:
+        """Forbidden unless this user may see the channel; anonymous callers are
+        told it does not exist (NotFound) rather than that it is private."""
+        if self.can_view(channel_id):
+            return
+        if self.anonymous:
+            raise NotFound(f"channel {channel_id} not found")
+        raise Forbidden(f"no access to channel {channel_id}")
 
 
 ANONYMOUS = User(0, "anonymous", is_admin=False, anonymous=True)

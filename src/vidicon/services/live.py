@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from vidicon.base.errors import Forbidden, NotFound
+from vidicon.base.errors import NotFound
 from vidicon.config import LiveConfig
 from vidicon.core.media import StreamInfo
 from vidicon.media.hub import Hub, HubReader
@@ -89,10 +89,7 @@ class LiveService:
         pipeline = self.runtime.pipelines.get(channel_id)
         if pipeline is None:
             raise NotFound(f"channel {channel_id} not found")
-        if not user.can_view(channel_id):
-            if user.anonymous:
-                raise NotFound(f"channel {channel_id} not found")
-            raise Forbidden(f"no access to channel {channel_id}")
+        user.require_channel(channel_id)
         return pipeline
 
     def channel_ids(self, user: User) -> list[int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vidicon.base.errors import InvalidInput, NotFound
 from vidicon.db.recordings import RecordingIndex, SegmentRow
+from vidicon.services.auth import User
 from vidicon.storage.files import resolve_inside
 
 GAP_TOLERANCE_US = 1_000  # segments this close are contiguous
@@ -37,7 +38,10 @@ class RecordingService:
         self.data_dir = data_dir
         self.index = index
 
-    async def timeline(self, channel_id: int, stream: str, start_us: int, end_us: int) -> Timeline:
+    async def timeline(
+        self, user: User, channel_id: int, stream: str, start_us: int, end_us: int
+    ) -> Timeline:
+        user.require_channel(channel_id)
         if end_us <= start_us:
             raise InvalidInput("end must be after start", "end")
         if end_us - start_us > MAX_RANGE_US:
@@ -55,14 +59,17 @@ class RecordingService:
             gaps.append(Gap(cursor, end_us))
         return Timeline(segments, gaps)
 
-    async def segment(self, segment_id: int) -> SegmentRow:
+    async def segment(self, user: User, segment_id: int) -> SegmentRow:
+        """The segment, if ``user`` may see its channel (NotFound hides it from
+        anonymous callers)."""
         row = await self.index.get_segment(segment_id)
         if row is None:
             raise NotFound(f"segment {segment_id} not found")
+        user.require_channel(row.channel_id)
         return row
 
-    async def segment_file(self, segment_id: int) -> SegmentFile:
-        row = await self.segment(segment_id)
+    async def segment_file(self, user: User, segment_id: int) -> SegmentFile:
+        row = await self.segment(user, segment_id)
         try:
             path = resolve_inside(self.data_dir, row.path)
         except ValueError:
@@ -71,7 +78,8 @@ class RecordingService:
             raise NotFound("segment file is not available")
         return SegmentFile(row, path, row.size)
 
-    async def set_locked(self, segment_id: int, locked: bool) -> SegmentRow:
+    async def set_locked(self, user: User, segment_id: int, locked: bool) -> SegmentRow:
+        await self.segment(user, segment_id)
         if not await self.index.set_locked(segment_id, locked):
             raise NotFound(f"segment {segment_id} not found")
-        return await self.segment(segment_id)
+        return await self.segment(user, segment_id)

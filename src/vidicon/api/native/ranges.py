@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+
+from vidicon.services.recordings import SegmentFile
 
 CHUNK = 256 * 1024
 
@@ -72,3 +74,13 @@ async def _read(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         os.close(fd)
+
+
+def segment_response(request: Request, found: SegmentFile, filename: str) -> Response:
+    """A recorded segment file: strong ETag (file id and indexed size), 304, Range."""
+    etag = f'"{found.row.id}-{found.size}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return file_response(
+        found.path, found.size, request.headers.get("range"), "video/mp4", etag, filename
+    )

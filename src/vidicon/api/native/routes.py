@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from vidicon.api.native.ranges import file_response
+from vidicon.api.native.ranges import segment_response
 from vidicon.api.native.schemas import (
     GapOut,
     LockRequest,
@@ -147,7 +147,7 @@ async def all_status(_: CurrentUser, app: AppDep) -> dict[str, ChannelStatusView
 
 @router.get("/recordings", tags=["recordings"])
 async def recordings(
-    _: CurrentUser,
+    user: CurrentUser,
     app: AppDep,
     channel: Annotated[int, Query(ge=1, le=1024)],
     start: Annotated[str, Query(description="ISO 8601 with zone, or UTC microseconds")],
@@ -159,7 +159,7 @@ async def recordings(
         start_us, end_us = parse_time(start), parse_time(end)
     except ValueError as exc:
         raise InvalidInput(str(exc), "start") from None
-    timeline = await app.recordings.timeline(channel, stream, start_us, end_us)
+    timeline = await app.recordings.timeline(user, channel, stream, start_us, end_us)
     return RecordingsOut(
         channel=channel,
         stream=stream,
@@ -171,29 +171,23 @@ async def recordings(
 
 
 @router.get("/segments/{segment_id}", tags=["recordings"])
-async def segment(_: CurrentUser, app: AppDep, segment_id: SegmentId) -> SegmentOut:
-    return SegmentOut.of(await app.recordings.segment(segment_id))
+async def segment(user: CurrentUser, app: AppDep, segment_id: SegmentId) -> SegmentOut:
+    return SegmentOut.of(await app.recordings.segment(user, segment_id))
 
 
 @router.put("/segments/{segment_id}/lock", tags=["recordings"])
 async def lock_segment(
-    _: AdminUser, app: AppDep, segment_id: SegmentId, body: LockRequest
+    user: AdminUser, app: AppDep, segment_id: SegmentId, body: LockRequest
 ) -> SegmentOut:
     """Locked segments are never deleted by retention or the free-space guard."""
-    return SegmentOut.of(await app.recordings.set_locked(segment_id, body.locked))
+    return SegmentOut.of(await app.recordings.set_locked(user, segment_id, body.locked))
 
 
 @router.get("/segments/{segment_id}/file", tags=["recordings"], response_class=Response)
 async def segment_file(
-    _: CurrentUser, app: AppDep, request: Request, segment_id: SegmentId
+    user: CurrentUser, app: AppDep, request: Request, segment_id: SegmentId
 ) -> Response:
     """The segment as a fragmented MP4, with HTTP Range support."""
-    found = await app.recordings.segment_file(segment_id)
+    found = await app.recordings.segment_file(user, segment_id)
     row = found.row
-    etag = f'"{row.id}-{found.size}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    name = f"ch{row.channel_id}-{row.stream}-{row.start_us}.mp4"
-    return file_response(
-        found.path, found.size, request.headers.get("range"), "video/mp4", etag, name
-    )
+    return segment_response(request, found, f"ch{row.channel_id}-{row.stream}-{row.start_us}.mp4")

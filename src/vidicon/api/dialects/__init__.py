@@ -1,0 +1,1 @@
+"""Vendor API dialects: each translates its vendor's API onto Vidicon's services."""
