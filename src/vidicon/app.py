@@ -21,6 +21,7 @@ from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
 from vidicon.services.vod import VodService
+from vidicon.services.webrtc import WebRtcService
 from vidicon.storage.reconcile import ReconcileReport, reconcile
 from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
@@ -55,6 +56,7 @@ class Vidicon:
         self.restream = RestreamService(self.config, self.auth, self.live, self.clock)
         self.hls = LiveHlsService(self.live, self.config.live)
         self.snapshots = SnapshotService(self.live, self.config.live)
+        self.webrtc = WebRtcService(self.live, self.config.live)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -79,6 +81,7 @@ class Vidicon:
 
     async def stop(self) -> None:
         await self.restream.stop()
+        await self.webrtc.stop()
         await self.hls.stop()
         await self.runtime.shutdown()
         await self.db.close()

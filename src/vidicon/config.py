@@ -25,6 +25,9 @@ Example (every key optional)::
     allow_anonymous = false         # let clients without credentials watch live video
     mjpeg_fps = 2.0
     snapshot_cache_s = 1.0
+    webrtc_ice_servers = []         # STUN/TURN for WebRTC, e.g. ["stun:stun.example.net:3478",
+                                    # "turn:user:password@turn.example.net:3478?transport=udp"];
+                                    # none: host candidates only (same machine or LAN)
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class LiveConfig:
     snapshot_cache_s: float = 1.0
     hls_part_s: float = 0.2  # LL-HLS partial segment target duration
     hls_segments: int = 6  # full segments kept in an LL-HLS playlist
+    webrtc_ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; none: host candidates only
 
 
 @dataclass(frozen=True, slots=True)
