@@ -40,7 +40,12 @@ from aiortc.sdp import SessionDescription
 
 from vidicon.base.errors import NotFound, VidiconError
 from vidicon.config import LiveConfig
-from vidicon.media.outputs.webrtc import HubVideoTrack, h264_preferences, register_h264_profiles
+from vidicon.media.outputs.webrtc import (
+    HubVideoTrack,
+    h264_preferences,
+    include_loopback_candidates,
+    register_h264_profiles,
+)
 from vidicon.services.auth import User
 from vidicon.services.live import LiveService, StreamName
 
@@ -151,6 +156,7 @@ def check_offer(offer: str) -> None:
 class WebRtcService:
     def __init__(self, live: LiveService, config: LiveConfig) -> None:
         register_h264_profiles()
+        include_loopback_candidates()
         _quiet_ice_logs()
         self.live = live
         self.config = config

@@ -37,6 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 import av
+from aioice import ice as aioice_ice
 from aiortc import MediaStreamTrack
 from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
@@ -107,6 +108,27 @@ def register_h264_profiles() -> None:
             )
         )
         payload_type += 2
+
+
+def include_loopback_candidates() -> None:
+    """Offer 127.0.0.1 and ::1 as host candidates too (idempotent).
+
+    aioice leaves loopback out of its host candidates, so a viewer on the same
+    machine had to reach a LAN address, and a machine with loopback only
+    (a container, a test host) offered no candidate at all. A loopback
+    candidate costs a remote viewer one failed check, nothing more.
+    """
+    if getattr(aioice_ice.get_host_addresses, "vidicon_loopback", False):
+        return
+    original = aioice_ice.get_host_addresses
+
+    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses = original(use_ipv4, use_ipv6)
+        loopback = [a for a, on in (("127.0.0.1", use_ipv4), ("::1", use_ipv6)) if on]
+        return addresses + [a for a in loopback if a not in addresses]
+
+    with_loopback.vidicon_loopback = True  # type: ignore[attr-defined]
+    aioice_ice.get_host_addresses = with_loopback
 
 
 def stream_profile(video: VideoConfig) -> H264Profile | None:
