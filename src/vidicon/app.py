@@ -16,6 +16,7 @@ from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
+from vidicon.services.playback_media import PlaybackMediaService
 from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
@@ -56,6 +57,7 @@ class Vidicon:
         self.restream = RestreamService(self.config, self.auth, self.live, self.clock)
         self.hls = LiveHlsService(self.live, self.config.live)
         self.snapshots = SnapshotService(self.live, self.config.live)
+        self.playback_media = PlaybackMediaService(data_dir, self.index, self.channels)
         self.webrtc = WebRtcService(self.live, self.config.live)
 
     async def start(self) -> None:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from vidicon import __version__
 from vidicon.api.dialects.ts_api import router as ts_api_router
 from vidicon.api.native.live import router as live_router
+from vidicon.api.native.playback import router as playback_router
 from vidicon.api.native.routes import router as native_router
 from vidicon.app import Vidicon
 from vidicon.base.errors import (
@@ -53,6 +54,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.vidicon = vidicon
     app.include_router(native_router)
     app.include_router(live_router)
+    app.include_router(playback_router)
     app.include_router(ts_api_router)
 
     @app.exception_handler(RequestValidationError)

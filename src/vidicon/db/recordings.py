@@ -201,6 +201,19 @@ class RecordingIndex:
         async with self.db.read() as conn:
             return [FragmentRow(**r._asdict()) for r in await conn.execute(query)]
 
+    async def fragments_of(self, segment_ids: list[int]) -> dict[int, list[FragmentRow]]:
+        """Fragments of many segments in a few queries, each list in file order."""
+        found: dict[int, list[FragmentRow]] = {i: [] for i in segment_ids}
+        async with self.db.read() as conn:
+            for at in range(0, len(segment_ids), 500):
+                chunk = segment_ids[at : at + 500]
+                query = (
+                    sa.select(F).where(F.c.segment_id.in_(chunk)).order_by(F.c.segment_id, F.c.seq)
+                )
+                for r in await conn.execute(query):
+                    found[r.segment_id].append(FragmentRow(**r._asdict()))
+        return found
+
     async def set_locked(self, segment_id: int, locked: bool) -> bool:
         async with self.db.write() as conn:
             result = await conn.execute(
