@@ -11,6 +11,7 @@ from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.clock import SYSTEM_CLOCK, Clock
 from vidicon.db.database import Database
 from vidicon.db.recordings import RecordingIndex
+from vidicon.db.timeline import TimelineIndex
 from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
@@ -21,6 +22,7 @@ from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
+from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
 from vidicon.storage.reconcile import ReconcileReport, reconcile
@@ -52,6 +54,7 @@ class Vidicon:
         self.auth = AuthService(self.db, self.clock)
         self.channels = ChannelService(self.db, self.runtime, self.clock)
         self.recordings = RecordingService(data_dir, self.index)
+        self.timeline = TimelineService(TimelineIndex(self.db), self.channels.ids)
         self.live = LiveService(self.runtime, self.config.live)
         self.vod = VodService(self.runtime, self.index, VodQueries(self.db), self.clock)
         self.restream = RestreamService(self.config, self.auth, self.live, self.clock)

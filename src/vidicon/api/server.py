@@ -14,6 +14,7 @@ from vidicon.api.dialects.ts_api import router as ts_api_router
 from vidicon.api.native.live import router as live_router
 from vidicon.api.native.playback import router as playback_router
 from vidicon.api.native.routes import router as native_router
+from vidicon.api.native.timeline import router as timeline_router
 from vidicon.app import Vidicon
 from vidicon.base.errors import (
     Conflict,
@@ -53,6 +54,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.vidicon = vidicon
     app.include_router(native_router)
+    app.include_router(timeline_router)
     app.include_router(live_router)
     app.include_router(playback_router)
     app.include_router(ts_api_router)

@@ -37,8 +37,17 @@ async def _v2_sessions_and_channel_access(conn: AsyncConnection) -> None:
         await conn.run_sync(table.create, checkfirst=True)
 
 
+async def _v3_timeline_index(conn: AsyncConnection) -> None:
+    index = next(i for i in schema.segments.indexes if i.name == "ix_segments_timeline")
+    await conn.run_sync(index.create, checkfirst=True)
+
+
 # Append-only: a released migration is never edited, only followed by a new one.
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_sessions_and_channel_access]
+MIGRATIONS: list[Migration] = [
+    _v1_initial,
+    _v2_sessions_and_channel_access,
+    _v3_timeline_index,
+]
 
 
 def sqlite_url(path: str) -> str:

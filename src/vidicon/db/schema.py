@@ -111,6 +111,11 @@ segments = sa.Table(
     sa.Column("height", sa.Integer, nullable=False),
     sa.Index("ix_segments_stream_time", "channel_id", "stream", "start_us"),
     sa.Index("ix_segments_kind_time", "kind", "start_us"),
+    # Covers the timeline queries (days, minutes, spans by kind: db/timeline.py)
+    # so they read the index alone, never the table rows.
+    sa.Index(
+        "ix_segments_timeline", "channel_id", "stream", "start_us", "end_us", "kind", "run_start_us"
+    ),
     sqlite_autoincrement=True,  # file ids are never reused
 )
 
