@@ -1,5 +1,11 @@
 """TS-API (TS-CMS / TS-NVR / TS-LPR) dialect: see conformance.md for what is done."""
 
-from vidicon.api.dialects.ts_api.routes import router
+from fastapi import APIRouter
+
+from vidicon.api.dialects.ts_api import find, routes
+
+router = APIRouter()
+for _module in (routes, find):
+    router.include_router(_module.router)
 
 __all__ = ["router"]
