@@ -17,6 +17,7 @@ from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
+from vidicon.services.playback import PlaybackService
 from vidicon.services.playback_media import PlaybackMediaService
 from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
@@ -61,6 +62,7 @@ class Vidicon:
         self.hls = LiveHlsService(self.live, self.config.live)
         self.snapshots = SnapshotService(self.live, self.config.live)
         self.playback_media = PlaybackMediaService(data_dir, self.index, self.channels)
+        self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
 
     async def start(self) -> None:
@@ -85,6 +87,7 @@ class Vidicon:
         await self.restream.start()
 
     async def stop(self) -> None:
+        await self.playback.close_all()
         await self.restream.stop()
         await self.webrtc.stop()
         await self.hls.stop()

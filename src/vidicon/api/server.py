@@ -13,6 +13,7 @@ from vidicon import __version__
 from vidicon.api.dialects.ts_api import router as ts_api_router
 from vidicon.api.native.live import router as live_router
 from vidicon.api.native.playback import router as playback_router
+from vidicon.api.native.playback_ws import router as playback_ws_router
 from vidicon.api.native.routes import router as native_router
 from vidicon.api.native.timeline import router as timeline_router
 from vidicon.app import Vidicon
@@ -57,6 +58,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(timeline_router)
     app.include_router(live_router)
     app.include_router(playback_router)
+    app.include_router(playback_ws_router)
     app.include_router(ts_api_router)
 
     @app.exception_handler(RequestValidationError)

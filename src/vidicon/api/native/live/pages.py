@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime, timedelta, tzinfo
+from datetime import time as day_start
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from vidicon.api.native.security import authenticate, get_app
-from vidicon.base.errors import Unauthorized
+from vidicon.base.errors import InvalidInput, Unauthorized
+from vidicon.core.clock import datetime_to_us, us_to_datetime
+from vidicon.core.zone import server_zone
 from vidicon.services.auth import User
 
 router = APIRouter(include_in_schema=False)
@@ -31,6 +35,7 @@ LANGUAGES = ("en-US", "ko-KR", "de-DE")
 DEFAULT_LANGUAGE = "en-US"
 ASSETS = {
     "player.js": "text/javascript; charset=utf-8",
+    "timeline.js": "text/javascript; charset=utf-8",
     "watch.js": "text/javascript; charset=utf-8",
     "grid.js": "text/javascript; charset=utf-8",
     "login.js": "text/javascript; charset=utf-8",
@@ -102,33 +107,82 @@ async def web_asset(name: Annotated[str, Path(max_length=32)]) -> Response:
     return Response(_web_file(name), media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
+def parse_when(text: str, zone: tzinfo, now_us: int) -> int | None:
+    """UTC µs of TS-API's ``when=``; None for live (``now`` or empty).
+
+    ISO 8601 (a time without an offset is the server's local time; a ``+`` that
+    arrived unencoded, as a space, is read as ``+``), or ``today`` /
+    ``yesterday``: 00:00:00 local time on the server.
+    """
+    value = text.strip()
+    word = value.lower()
+    if word in ("", "now"):
+        return None
+    if word in ("today", "yesterday"):
+        day = us_to_datetime(now_us).astimezone(zone).date()
+        if word == "yesterday":
+            day -= timedelta(days=1)
+        return datetime_to_us(datetime.combine(day, day_start(), tzinfo=zone))
+    candidates = [value.replace("Z", "+00:00").replace("z", "+00:00")]
+    head, space, tail = value.rpartition(" ")
+    if space and tail[:1].isdigit() and ":" in head:
+        candidates.append(f"{head}+{tail}")
+    for candidate in candidates:
+        try:
+            moment = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        try:
+            return datetime_to_us(moment)
+        except OverflowError:
+            break
+    raise InvalidInput("when must be now, today, yesterday or an ISO 8601 time", "when")
+
+
 @router.get("/watch")
 async def watch(
     request: Request,
     ch: Annotated[int, Query(ge=1, le=1024)],
-    when: str = "now",
+    when: Annotated[str, Query(max_length=64)] = "now",
     showTitle: str | None = None,
     showPlayTime: str | None = None,
     lang: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    """TS-API's video page for one channel (``when=now``: live)."""
+    """TS-API's video page for one channel: live (``when=now``, the default) or
+    recorded from ``when`` on, with a timeline (``today``, ``yesterday``, ISO 8601)."""
     language = pick_language(request, lang)
     user = await _user_or_login(request, language)
     if isinstance(user, Response):
         return user
     app = get_app(request)
     pipeline = app.live.pipeline(user, ch)
+    start_us = parse_when(when, server_zone(), app.clock.now_us())
+    if start_us is not None and user.anonymous:
+        error = "recorded video needs credentials"
+        return _render("login.html", "Vidicon", language, {"lang": language, "error": error}, 401)
     stream = "main"
-    config = {
+    config: dict[str, Any] = {
         "lang": language,
         "channel": ch,
         "title": pipeline.settings.name,
         "showTitle": _flag(showTitle),
         "showPlayTime": _flag(showPlayTime),
-        "live": when.strip().lower() == "now",
+        "live": start_us is None,
         "ws": f"/v1/live/{ch}/{stream}/ws{_auth_suffix(request)}",
         "hls": f"/v1/live/{ch}/{stream}/hls/index.m3u8{_auth_suffix(request)}",
     }
+    if start_us is not None:
+        auth = request.query_params.get("auth")
+        extra = {"auth": auth} if auth else {}
+        config["playback"] = {
+            "start_ms": start_us // 1000,
+            "ws": f"/v1/playback/{ch}/ws?" + urlencode({"stream": stream, **extra}),
+            "recordings": "/v1/recordings?" + urlencode({"channel": ch, "stream": stream, **extra}),
+            "live": "/watch?"
+            + urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "when"]),
+        }
     return _render("watch.html", pipeline.settings.name, language, config)
 
 
