@@ -231,23 +231,30 @@ class RecordingIndex:
 
     # --- deletion through the pending-delete table -------------------------
 
-    async def move_to_pending(self, segment_ids: list[int], now_us: int) -> list[str]:
-        """Delete the rows and record their paths as pending, in one transaction."""
+    async def move_to_pending(
+        self, segment_ids: list[int], now_us: int, *, unlocked_only: bool = False
+    ) -> list[str]:
+        """Delete the rows and record their paths as pending, in one transaction.
+
+        ``unlocked_only`` (retention) re-checks the lock inside the transaction:
+        footage locked after retention chose it (an export or event backup
+        taking a lease) is kept.
+        """
         if not segment_ids:
             return []
         async with self.db.write() as conn:
-            paths = [
-                str(p)
-                for p in (
-                    await conn.execute(sa.select(S.c.path).where(S.c.id.in_(segment_ids)))
-                ).scalars()
-            ]
+            chosen: sa.ColumnElement[bool] = S.c.id.in_(segment_ids)
+            if unlocked_only:
+                chosen = sa.and_(chosen, S.c.locked.is_(False))
+            rows = (await conn.execute(sa.select(S.c.id, S.c.path).where(chosen))).all()
+            ids = [int(r.id) for r in rows]
+            paths = [str(r.path) for r in rows]
             if paths:
                 await conn.execute(
                     P.insert(), [{"path": path, "created_us": now_us} for path in paths]
                 )
-            await conn.execute(F.delete().where(F.c.segment_id.in_(segment_ids)))
-            await conn.execute(S.delete().where(S.c.id.in_(segment_ids)))
+            await conn.execute(F.delete().where(F.c.segment_id.in_(ids)))
+            await conn.execute(S.delete().where(S.c.id.in_(ids)))
             return paths
 
     async def pending_paths(self) -> list[tuple[int, str]]:

@@ -125,13 +125,14 @@ class Retention:
         if not rows:
             return 0
         now = rows[-1].end_us
-        paths = await self.index.move_to_pending([r.id for r in rows], now)
+        paths = await self.index.move_to_pending([r.id for r in rows], now, unlocked_only=True)
         await asyncio.to_thread(self._unlink_all, paths)
         await self.index.clear_pending_paths(paths)
-        self.stats.deleted_segments += len(rows)
-        self.stats.deleted_bytes += sum(r.size for r in rows)
-        log.info("retention deleted %d segments", len(rows))
-        return len(rows)
+        gone = set(paths)
+        self.stats.deleted_segments += len(gone)
+        self.stats.deleted_bytes += sum(r.size for r in rows if r.path in gone)
+        log.info("retention deleted %d segments", len(gone))
+        return len(gone)
 
     def _unlink_all(self, paths: list[str]) -> None:
         for relative in paths:
