@@ -2,7 +2,9 @@
 # Installs the Debian packages the test suite and benchmarks need:
 # FFmpeg (ffprobe checks every file we write) and GStreamer's RTSP server,
 # which plays the independent IP camera in integration tests, and Chromium,
-# the browser that plays our pages in the live tests (driven by Playwright).
+# the browser that plays our pages in the live tests (driven by Playwright),
+# and VLC (headless cvlc with its base plugins), a third-party player of our
+# RTSP restream and LL-HLS.
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,8 @@ packages=(
   gstreamer1.0-libav
   gstreamer1.0-tools
   chromium
+  vlc-bin
+  vlc-plugin-base
 )
 
 missing=()

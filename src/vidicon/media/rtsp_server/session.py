@@ -80,7 +80,7 @@ class Session:
         self._on_close = on_close
         self._video: VideoConfig = info.video  # the current SPS/PPS for keyframes
         self._hub_session = -1
-        self._origin_us = 0
+        self._origin_us: int | None = None  # UTC of RTP-Info's rtptime (npt 0)
         self._need_key = False
         self._pending: list[HubItem] = []
         self._task: asyncio.Task[None] | None = None
@@ -99,13 +99,14 @@ class Session:
     def play(self) -> list[tuple[RtpTrack, int, int]]:
         """Play or resume: ``(track, sequence, rtptime)`` for RTP-Info; then :meth:`start`."""
         if self.state is State.READY:
-            # The first packet queued (the GOP's keyframe) is the origin of RTP time.
+            # The first packet queued (the GOP's keyframe) is the origin of RTP time;
+            # with nothing queued yet, the first packet sent will be.
             while (item := self.reader.get_nowait()) is not None:
                 self._pending.append(item)
                 if isinstance(item, Packet):
                     break
             last = self._pending[-1] if self._pending else None
-            self._origin_us = last.time_us if isinstance(last, Packet) else self._now_us()
+            self._origin_us = last.time_us if isinstance(last, Packet) else None
             info = [(t, t.sequence, t.base & 0xFFFFFFFF) for t in self.tracks.values()]
         else:
             now = self._now_us()
@@ -189,7 +190,22 @@ class Session:
                 self._need_key = False
             track = self.tracks.get(item.track)
             if track is not None:
-                timestamp = track.stamp(item, self._origin_us, self._hub_session)
+                origin_us = self._origin_us
+                if origin_us is None:
+                    origin_us = self._origin_us = item.time_us
+                if track.last_time is None and item.time_us < origin_us:
+                    # From before the start (audio that began before the keyframe): its
+                    # RTP time would precede RTP-Info's rtptime, which live555 (VLC)
+                    # takes as a wrapped-around NPT hours ahead, and stops at once.
+                    self._need_key = self._need_key or item.track is Track.VIDEO
+                    return True
+                timestamp = track.stamp(item, origin_us, self._hub_session)
+                if not track.packets:
+                    # A sender report first: the client times even the first (cached,
+                    # burst) packets by our clock, not by their arrival. live555 (VLC)
+                    # otherwise jumps back at the first report and drops that GOP.
+                    self.output.rtcp(track, self._sender_report(track))
+                    track.next_report = time.monotonic() + REPORT_INTERVAL_S
                 self.output.rtp(track, self.cache.payloads(item, self._video), timestamp)
             return True
         if isinstance(item, StreamStart):
