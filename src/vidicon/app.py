@@ -10,11 +10,15 @@ from vidicon.config import Config
 from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.clock import SYSTEM_CLOCK, Clock
 from vidicon.db.database import Database
+from vidicon.db.event_backups import EventBackupIndex
+from vidicon.db.leases import SegmentLeases
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
 from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
+from vidicon.services.event_backup import EventBackupService
+from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
 from vidicon.services.playback import PlaybackService
@@ -62,6 +66,13 @@ class Vidicon:
         self.hls = LiveHlsService(self.live, self.config.live)
         self.snapshots = SnapshotService(self.live, self.config.live)
         self.playback_media = PlaybackMediaService(data_dir, self.index, self.channels)
+        self.exports = ExportService(
+            data_dir, self.db, self.channels, self.playback_media, self.clock
+        )
+        self.event_backups = EventBackupService(
+            data_dir, EventBackupIndex(self.db), SegmentLeases(self.db), self.index, self.channels,
+            self.playback_media, self.clock,
+        )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
 
@@ -83,10 +94,14 @@ class Vidicon:
                 )
         else:
             await self.channels.start_all()
+        await self.event_backups.start()
+        await self.exports.start()
         self.runtime.start_retention()
         await self.restream.start()
 
     async def stop(self) -> None:
+        await self.exports.stop()
+        await self.event_backups.stop()
         await self.playback.close_all()
         await self.restream.stop()
         await self.webrtc.stop()

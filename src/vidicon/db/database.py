@@ -42,11 +42,23 @@ async def _v3_timeline_index(conn: AsyncConnection) -> None:
     await conn.run_sync(index.create, checkfirst=True)
 
 
+async def _v4_event_backups(conn: AsyncConnection) -> None:
+    for table in (schema.event_backups, schema.event_backup_files):
+        await conn.run_sync(table.create, checkfirst=True)
+
+
+async def _v5_exports(conn: AsyncConnection) -> None:
+    for table in (schema.export_audit, schema.segment_leases):
+        await conn.run_sync(table.create, checkfirst=True)
+
+
 # Append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[Migration] = [
     _v1_initial,
     _v2_sessions_and_channel_access,
     _v3_timeline_index,
+    _v4_event_backups,
+    _v5_exports,
 ]
 
 

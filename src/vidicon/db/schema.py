@@ -141,3 +141,91 @@ pending_deletes = sa.Table(
     sa.Column("path", sa.String(512), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
 )
+
+# Event backups (TS-API ``PUT /api/event-videos/trigger``): one row per
+# trigger. ``tasks`` and ``comment`` are kept as the client sent them (PTZ
+# tasks annotated with what was done); ``start_us``/``end_us`` is the range
+# copied (pre-alarm to post-alarm). ``state``: pending (waiting for the
+# post-alarm footage), copying, done, partial, failed. Until it is done, a
+# backup holds its footage with segment leases (holder ``event-backup:<id>``).
+event_backups = sa.Table(
+    "event_backups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel_id", sa.Integer, nullable=False),
+    sa.Column("timestamp_us", sa.BigInteger, nullable=False),
+    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("comment", sa.JSON, nullable=True),
+    sa.Column("tasks", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("finished_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_event_backups_state", "state"),
+    sqlite_autoincrement=True,  # event ids are never reused
+)
+
+# The files an event backup writes, one per channel, under the event storage
+# directory (``path`` relative to it, unique: it is the file's URL too).
+# ``state``: pending, done, failed (``error`` says why).
+event_backup_files = sa.Table(
+    "event_backup_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("backup_id", sa.ForeignKey("event_backups.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel_id", sa.Integer, nullable=False),
+    sa.Column("path", sa.String(512), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("stream", sa.String(8), nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.String(512), nullable=True),
+    sa.Index("ix_event_backup_files_backup", "backup_id"),
+)
+
+# Who exported what, when, for whom and why (TS-API ``dataExport``: submitter,
+# recipient, purpose), how it ended, and every file handed out with its size
+# and MD5. Not tied to ``users`` by a foreign key: the record outlives the user.
+export_audit = sa.Table(
+    "export_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("task_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("channels", sa.JSON, nullable=False),  # [1, 2, 3]
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("submitter", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("encrypted", sa.Boolean, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("finished_us", sa.BigInteger, nullable=True),
+    sa.Column("result", sa.String(16), nullable=True),  # done | canceled | timeout | ...
+    sa.Column("files", sa.JSON, nullable=False),  # [{name, channel, size, md5, start_us, end_us}]
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Index("ix_export_audit_created", "created_us"),
+)
+
+# Leases that keep segments from retention while something reads them (an
+# export in progress). Taking a lease sets ``segments.locked``; ``owner`` marks
+# the lease that set it, which clears it again when it goes, unless another
+# lease still holds the segment (that one becomes the owner). Footage already
+# locked otherwise (by hand) is leased without ownership and stays locked.
+# ``holder`` names the user of the lease (``export:<task id>``); leases left
+# by a crash are released on start.
+segment_leases = sa.Table(
+    "segment_leases",
+    metadata,
+    sa.Column("holder", sa.String(64), primary_key=True),
+    sa.Column(
+        "segment_id",
+        sa.ForeignKey("segments.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("owner", sa.Boolean, nullable=False),
+    sa.Index("ix_segment_leases_segment", "segment_id"),
+)

@@ -265,6 +265,17 @@ class PlaybackMediaService:
             raise NotFound("the footage of this playlist has changed; reload the playlist")
         return plan
 
+    async def sources(
+        self, user: User, channel_id: int, stream: str, start_us: int, end_us: int
+    ) -> list[SourceSegment]:
+        """The indexed footage of [start_us, end_us) (at most 24 h): segments with
+        their fragments and init segments, oldest first, for callers that plan
+        files of their own (export); :meth:`body` reads those plans."""
+        await self._check(user, channel_id, stream)
+        self._check_range(start_us, end_us)
+        sources, _ = await self._sources(channel_id, stream, start_us, end_us)
+        return sources
+
     async def _open(self, paths: dict[int, str], segment_ids: Sequence[int]) -> dict[int, int]:
         fds: dict[int, int] = {}
         try:

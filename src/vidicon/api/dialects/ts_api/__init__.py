@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from vidicon.api.dialects.ts_api import find, routes
+from vidicon.api.dialects.ts_api import event_videos, export, find, routes
 
 router = APIRouter()
-for _module in (routes, find):
+for _module in (routes, find, export, event_videos):
     router.include_router(_module.router)
 
 __all__ = ["router"]
