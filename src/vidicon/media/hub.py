@@ -44,12 +44,22 @@ HubItem = Packet | StreamStart | StreamEnd
 
 
 class HubReader:
-    """A bounded, drop-on-overflow view of a hub, consumed with ``async for``."""
+    """A bounded, drop-on-overflow view of a hub, consumed with ``async for``.
 
-    def __init__(self, hub: Hub, name: str, max_items: int) -> None:
+    A reader made with ``wake_on_keyframe`` (the recorder, which acts only at
+    GOP boundaries) is woken only by a video keyframe, a control item, a
+    queue half full, or close: it then drains a whole GOP in one go instead
+    of being scheduled for every packet.
+    """
+
+    def __init__(
+        self, hub: Hub, name: str, max_items: int, *, wake_on_keyframe: bool = False
+    ) -> None:
         self.hub = hub
         self.name = name
         self.max_items = max_items
+        self.wake_on_keyframe = wake_on_keyframe
+        self._wake_at = max(1, max_items // 2)
         self.dropped_packets = 0
         self.overflows = 0
         self._queue: deque[HubItem] = deque()
@@ -70,8 +80,15 @@ class HubReader:
                 if not (item.track is Track.VIDEO and item.key):
                     return
                 self._need_key = False
-        else:
-            self._need_key = True  # a new or ended session resumes at a keyframe
+            self._queue.append(item)
+            if (
+                not self.wake_on_keyframe
+                or (item.key and item.track is Track.VIDEO)
+                or len(self._queue) >= self._wake_at
+            ):
+                self._wake()
+            return
+        self._need_key = True  # a new or ended session resumes at a keyframe
         self._queue.append(item)
         self._wake()
 
@@ -155,9 +172,11 @@ class Hub:
     def readers(self) -> int:
         return len(self._readers)
 
-    def reader(self, name: str, max_items: int = 512) -> HubReader:
+    def reader(
+        self, name: str, max_items: int = 512, *, wake_on_keyframe: bool = False
+    ) -> HubReader:
         """A new reader, primed with the current GOP so it starts on a keyframe."""
-        reader = HubReader(self, name, max_items)
+        reader = HubReader(self, name, max_items, wake_on_keyframe=wake_on_keyframe)
         if self.live and self.info is not None:
             reader._offer(StreamStart(self.info, self.session))
             for packet in self._gop:
