@@ -137,7 +137,7 @@ class HubReader:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.hub._readers.discard(self)
+            self.hub._remove(self)
             self._wake()
 
     async def __aiter__(self) -> AsyncIterator[HubItem]:
@@ -160,6 +160,7 @@ class Hub:
         self.last_packet_mono = 0.0
         self._gop: list[Packet] = []
         self._readers: set[HubReader] = set()
+        self._fan: tuple[HubReader, ...] = ()  # the readers, as fanned out to
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: deque[HubItem] = deque()
         self._inbox_lock = threading.Lock()
@@ -182,7 +183,12 @@ class Hub:
             for packet in self._gop:
                 reader._offer(packet)
         self._readers.add(reader)
+        self._fan = tuple(self._readers)
         return reader
+
+    def _remove(self, reader: HubReader) -> None:
+        self._readers.discard(reader)
+        self._fan = tuple(self._readers)
 
     def last_keyframe(self) -> tuple[Packet, StreamInfo] | None:
         """The current GOP's keyframe and the codecs it uses; None while there is none."""
@@ -203,11 +209,14 @@ class Hub:
         self.packets_in += 1
         self.bytes_in += len(packet.data)
         self.last_packet_mono = time.monotonic()
-        if packet.track is Track.VIDEO and packet.key:
-            self._gop.clear()
-        if self._gop or (packet.track is Track.VIDEO and packet.key):
-            self._gop.append(packet)
-        self._fan_out(packet)
+        gop = self._gop
+        if packet.key and packet.track is Track.VIDEO:
+            gop.clear()
+            gop.append(packet)
+        elif gop:
+            gop.append(packet)
+        for reader in self._fan:
+            reader._offer(packet)
 
     def end(self) -> None:
         if self.live:
@@ -226,7 +235,7 @@ class Hub:
             reader.close()
 
     def _fan_out(self, item: HubItem) -> None:
-        for reader in tuple(self._readers):
+        for reader in self._fan:
             reader._offer(item)
 
     # --- publishing from a source thread -----------------------------------

@@ -100,16 +100,14 @@ class _Publisher:
         self.source.hub.publish(Packet(Track.VIDEO, avcc, dts, pts, 0, idr, time_us))
 
     def audio(self, frame: bytes, ts: int) -> None:
+        if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
+            self._stall()
         if self.info is None or self.info.audio is None:
-            if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
-                self._stall()
             return
         dts, pts, time_us = self.timeline.stamp(
             Track.AUDIO, ts, ts, nominal_duration=1024, sync_point=False
         )
         self.source.hub.publish(Packet(Track.AUDIO, frame, dts, pts, 1024, True, time_us))
-        if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
-            self._stall()
 
     def _parameter_sets(self, avcc: bytes) -> None:
         sps = pps = None

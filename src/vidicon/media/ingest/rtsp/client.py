@@ -32,6 +32,7 @@ from vidicon.media.ingest.rtsp.sdp import SdpMedia, parse_sdp
 from vidicon.media.ingest.rtsp.transport import (
     Connection,
     Push,
+    PushFrames,
     UdpReader,
     bind_udp_pair,
     shared_poller,
@@ -222,7 +223,7 @@ class RtspClient:
         self._control = sdp.control
         self._sdp_video = sdp.video
         self._video.payload_type = sdp.video.payload_type
-        await self._setup(loop, sdp.video, 0, self._video.push)
+        await self._setup(loop, sdp.video, 0, self._video.push, self._video.push_interleaved)
         audio = sdp.audio
         asc = audio.config if audio is not None else None
         if audio is not None and asc:
@@ -253,7 +254,12 @@ class RtspClient:
         self._send_rr()
 
     async def _setup(
-        self, loop: asyncio.AbstractEventLoop, media: SdpMedia, channel: int, push: Push
+        self,
+        loop: asyncio.AbstractEventLoop,
+        media: SdpMedia,
+        channel: int,
+        push: Push,
+        frames: PushFrames | None = None,
     ) -> None:
         conn = self._conn
         assert conn is not None and conn.transport is not None
@@ -282,7 +288,9 @@ class RtspClient:
         _, params = parse_params(reply.header("transport") or "")
         if socks is None:
             first = params.get("interleaved", f"{channel}-").split("-")[0]
-            conn.channels[int(first) if first.isdigit() else channel] = push
+            number = int(first) if first.isdigit() and int(first) < 256 else channel
+            conn.channels[number] = push
+            conn.frames[number] = frames
             return
         peer = conn.transport.get_extra_info("peername")[0]
         source = params.get("source", peer)

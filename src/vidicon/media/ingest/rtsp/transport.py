@@ -26,6 +26,8 @@ from vidicon.media.ingest.rtsp.depacketize import Buffer
 from vidicon.media.ingest.rtsp.messages import Request, Response, parse_message
 
 Push = Callable[[Buffer, int, int], None]
+# Consumes consecutive '$' frames of one channel: (buffer, pos, end, channel) -> new pos.
+PushFrames = Callable[[Buffer, int, int, int], int]
 _BUFFER_SIZE = 512 * 1024
 _MIN_FREE = 128 * 1024  # more than one interleaved frame (<= 65,539 bytes) or message
 _MAX_DRAIN = 256  # datagrams read per readiness callback at most
@@ -87,7 +89,10 @@ def shared_poller(loop: asyncio.AbstractEventLoop, period: float) -> Poller:
 class Connection(asyncio.BufferedProtocol):
     """The RTSP TCP connection: requests out, responses and interleaved RTP in.
 
-    ``channels[n]`` receives the payload of each ``$`` frame on channel ``n``;
+    ``channels[n]`` receives the payload of each ``$`` frame on channel ``n``,
+    unless ``frames[n]`` is set: it is then handed the buffer at the frame and
+    consumes as many consecutive frames of that channel as it can (one call per
+    run of video packets instead of one per packet);
     ``pending[cseq]`` is resolved with the response carrying that CSeq.
     """
 
@@ -99,6 +104,7 @@ class Connection(asyncio.BufferedProtocol):
         self.mv = memoryview(self.buf)
         self.pos = self.end = 0
         self.channels: list[Push | None] = [None] * 256
+        self.frames: list[PushFrames | None] = [None] * 256
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -158,7 +164,7 @@ class Connection(asyncio.BufferedProtocol):
                 return
 
     def _parse(self) -> None:
-        buf, channels = self.buf, self.channels
+        buf, channels, frames = self.buf, self.channels, self.frames
         pos, end = self.pos, self.end
         while pos < end:
             if buf[pos] == 0x24:  # '$' channel len16 payload
@@ -167,7 +173,12 @@ class Connection(asyncio.BufferedProtocol):
                 stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
                 if stop > end:
                     break
-                push = channels[buf[pos + 1]]
+                channel = buf[pos + 1]
+                bulk = frames[channel]
+                if bulk is not None:  # consumes at least this (complete) frame
+                    pos = bulk(buf, pos, end, channel)
+                    continue
+                push = channels[channel]
                 if push is not None:
                     push(buf, pos + 4, stop)  # handlers copy what they keep
                 pos = stop
