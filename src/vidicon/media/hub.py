@@ -161,6 +161,7 @@ class Hub:
         self._gop: list[Packet] = []
         self._readers: set[HubReader] = set()
         self._fan: tuple[HubReader, ...] = ()  # the readers, as fanned out to
+        self._low_latency = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: deque[HubItem] = deque()
         self._inbox_lock = threading.Lock()
@@ -173,6 +174,15 @@ class Hub:
     def readers(self) -> int:
         return len(self._readers)
 
+    @property
+    def low_latency(self) -> bool:
+        """Whether a reader wants each packet as soon as it comes (a live viewer).
+
+        Readers woken only at keyframes (the recorder) do not count: a source
+        may batch its reads more while only those are attached.
+        """
+        return self._low_latency
+
     def reader(
         self, name: str, max_items: int = 512, *, wake_on_keyframe: bool = False
     ) -> HubReader:
@@ -183,12 +193,16 @@ class Hub:
             for packet in self._gop:
                 reader._offer(packet)
         self._readers.add(reader)
-        self._fan = tuple(self._readers)
+        self._readers_changed()
         return reader
 
     def _remove(self, reader: HubReader) -> None:
         self._readers.discard(reader)
+        self._readers_changed()
+
+    def _readers_changed(self) -> None:
         self._fan = tuple(self._readers)
+        self._low_latency = any(not r.wake_on_keyframe for r in self._fan)
 
     def last_keyframe(self) -> tuple[Packet, StreamInfo] | None:
         """The current GOP's keyframe and the codecs it uses; None while there is none."""

@@ -50,6 +50,7 @@ class RtspSource(TaskSource):
             transport=o.transport,
             open_timeout=o.open_timeout_s,
             read_timeout=o.read_timeout_s,
+            low_latency=lambda: self.hub.low_latency,
         )
         try:
             try:

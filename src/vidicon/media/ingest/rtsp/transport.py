@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import weakref
@@ -43,6 +44,18 @@ class Owner(Protocol):
         """The TCP connection closed: ``exc`` is None for EOF."""
 
 
+def on_grid(now: float, delay: float, grid: float) -> float:
+    """A multiple of ``grid`` between 0.5 and 1.5 ``grid`` after ``now + delay``.
+
+    ``now`` is a loop time; a timer may fire a little before its time, so the
+    multiple nearest ``now`` is never the answer. Periodic timers of the
+    ingest (the poll tick, each session's media watchdog) are put on one grid
+    so that they fire in the same event-loop iteration: one wake-up of the
+    process instead of one per timer.
+    """
+    return (math.floor((now + delay) / grid + 0.5) + 1) * grid
+
+
 class Poller:
     """Reads the streaming connections of one loop together on a fixed tick.
 
@@ -50,17 +63,25 @@ class Poller:
     and its socket is read here: one timer wake-up per tick for all cameras
     and one large read per camera, instead of a wake-up and a small read for
     every few RTP packets.
+
+    The tick is ``period`` while any connection wants low latency (someone
+    is watching live), else ``relaxed_period``: a stream that is only
+    recorded costs far fewer wake-ups and reads. Ticks fall on a grid of
+    their period (see :func:`on_grid`).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, period: float, relaxed_period: float = 0.0
+    ) -> None:
         self.loop, self.period = loop, period
+        self.relaxed_period = max(period, relaxed_period)
         self.conns: list[Connection] = []
         self.handle: asyncio.TimerHandle | None = None
 
     def add(self, conn: Connection) -> None:
         self.conns.append(conn)
         if self.handle is None:
-            self.handle = self.loop.call_later(self.period, self._tick)
+            self._schedule()
 
     def remove(self, conn: Connection) -> None:
         if conn in self.conns:
@@ -69,21 +90,43 @@ class Poller:
             self.handle.cancel()
             self.handle = None
 
+    def current_period(self) -> float:
+        if self.relaxed_period > self.period and not any(c.low_latency() for c in self.conns):
+            return self.relaxed_period
+        return self.period
+
+    def _schedule(self) -> None:
+        when = on_grid(self.loop.time(), 0.0, self.current_period())
+        self.handle = self.loop.call_at(when, self._tick)
+
     def _tick(self) -> None:
         for conn in list(self.conns):
             conn.poll()
-        self.handle = self.loop.call_later(self.period, self._tick) if self.conns else None
+        if self.conns:
+            self._schedule()
+        else:
+            self.handle = None
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poller] = weakref.WeakKeyDictionary()
 
 
-def shared_poller(loop: asyncio.AbstractEventLoop, period: float) -> Poller:
-    """The poller of ``loop``; a new one (for later connections) if ``period`` changed."""
+def shared_poller(
+    loop: asyncio.AbstractEventLoop, period: float, relaxed_period: float = 0.0
+) -> Poller:
+    """The poller of ``loop``; a new one (for later connections) if a period changed."""
     poller = _POLLERS.get(loop)
-    if poller is None or poller.period != period:
-        poller = _POLLERS[loop] = Poller(loop, period)
+    if (
+        poller is None
+        or poller.period != period
+        or poller.relaxed_period != max(period, relaxed_period)
+    ):
+        poller = _POLLERS[loop] = Poller(loop, period, relaxed_period)
     return poller
+
+
+def _always() -> bool:
+    return True
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -94,10 +137,13 @@ class Connection(asyncio.BufferedProtocol):
     consumes as many consecutive frames of that channel as it can (one call per
     run of video packets instead of one per packet);
     ``pending[cseq]`` is resolved with the response carrying that CSeq.
+    ``low_latency()`` tells the poller whether the media is wanted as soon as
+    it comes (see :class:`Poller`).
     """
 
     def __init__(self, owner: Owner) -> None:
         self.poller: Poller | None = None  # set while streaming
+        self.low_latency: Callable[[], bool] = _always
         self.sock: socket.socket | None = None  # a duplicate of the transport's socket
         self.owner = owner
         self.buf = bytearray(_BUFFER_SIZE)
