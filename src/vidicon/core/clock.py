@@ -21,19 +21,19 @@ class Clock:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._wall_us = 0
-        self._mono_ns = 0
+        # (wall clock in us, monotonic ns) read together; replaced whole, so a
+        # reader in another thread never sees half of a resync (no lock needed).
+        self._anchor = (0, 0)
         self.resync()
 
     def resync(self) -> None:
         """Re-anchor to the system wall clock (only between runs)."""
         with self._lock:
-            self._wall_us = time.time_ns() // 1000
-            self._mono_ns = time.monotonic_ns()
+            self._anchor = (time.time_ns() // 1000, time.monotonic_ns())
 
     def now_us(self) -> int:
-        with self._lock:
-            return self._wall_us + (time.monotonic_ns() - self._mono_ns) // 1000
+        wall_us, mono_ns = self._anchor
+        return wall_us + (time.monotonic_ns() - mono_ns) // 1000
 
     @staticmethod
     def monotonic_us() -> int:

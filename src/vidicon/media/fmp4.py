@@ -216,42 +216,48 @@ def init_segment(info: StreamInfo) -> bytes:
 # ---------------------------------------------------------------- fragments
 
 
-def _trun(run: TrackRun) -> tuple[bytes, int]:
-    """A trun box with a zero data offset; returns it with the offset's position."""
+def _trun(run: TrackRun) -> tuple[bytes, int, int]:
+    """A trun box with a zero data offset, the offset's position in it, and the payload size."""
     samples = run.samples
     n = len(samples)
+    sizes = [len(s.data) for s in samples]
     if run.track == Track.VIDEO:
         flags = _VIDEO_TRUN_FLAGS
-        values: list[int] = []
-        for s in samples:
-            values += (
+        values = [
+            v
+            for s, size in zip(samples, sizes, strict=True)
+            for v in (
                 s.duration,
-                len(s.data),
+                size,
                 SYNC_SAMPLE_FLAGS if s.key else NON_SYNC_SAMPLE_FLAGS,
                 s.composition_offset,
             )
+        ]
         table = struct.pack(">" + "IIIi" * n, *values)
     else:
         flags = _AUDIO_TRUN_FLAGS
-        values = []
-        for s in samples:
-            values += (
-                s.duration,
-                len(s.data),
-                SYNC_SAMPLE_FLAGS if s.key else NON_SYNC_SAMPLE_FLAGS,
-            )
-        table = struct.pack(">" + "III" * n, *values)
+        values = [
+            v
+            for s, size in zip(samples, sizes, strict=True)
+            for v in (s.duration, size, SYNC_SAMPLE_FLAGS if s.key else NON_SYNC_SAMPLE_FLAGS)
+        ]
+        table = struct.pack(f">{n * 3}I", *values)
     # header (12) + sample_count (4); data_offset follows at byte 16
-    return full_box(b"trun", 1, flags, struct.pack(">Ii", n, 0), table), 16
+    return full_box(b"trun", 1, flags, struct.pack(">Ii", n, 0), table), 16, sum(sizes)
 
 
-def media_fragment(sequence: int, runs: list[TrackRun]) -> bytes:
-    """One ``moof`` + ``mdat`` holding ``runs`` (empty runs are skipped)."""
+def media_fragment_parts(sequence: int, runs: list[TrackRun]) -> list[bytes]:
+    """One ``moof`` + ``mdat`` holding ``runs`` (empty runs are skipped), in pieces.
+
+    The pieces are the ``moof``, the ``mdat`` header and each sample's data
+    (not copied), ready for one gathered write (``os.writev``).
+    """
     runs = [r for r in runs if r.samples]
     if not runs:
         raise ValueError("a fragment needs at least one sample")
     trafs: list[bytes] = []
     offset_positions: list[int] = []  # data_offset positions within moof
+    run_sizes: list[int] = []
     pos = 8 + 16  # moof header + mfhd
     for run in runs:
         if run.base_decode_time < 0:
@@ -260,23 +266,30 @@ def media_fragment(sequence: int, runs: list[TrackRun]) -> bytes:
             b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id(run.track))
         )
         tfdt = full_box(b"tfdt", 1, 0, struct.pack(">Q", run.base_decode_time))
-        trun, at = _trun(run)
+        trun, at, size = _trun(run)
         offset_positions.append(pos + 8 + len(tfhd) + len(tfdt) + at)
+        run_sizes.append(size)
         traf = box(b"traf", tfhd, tfdt, trun)
         trafs.append(traf)
         pos += len(traf)
     moof = bytearray(box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs))
-    payload = sum(len(s.data) for r in runs for s in r.samples)
+    payload = sum(run_sizes)
     if payload + 8 <= 0xFFFFFFFF:
         mdat_header = _HDR.pack(payload + 8, b"mdat")
     else:
         mdat_header = struct.pack(">I4sQ", 1, b"mdat", payload + 16)
     data_offset = len(moof) + len(mdat_header)
-    for run, at in zip(runs, offset_positions, strict=True):
+    for at, size in zip(offset_positions, run_sizes, strict=True):
         if data_offset > 0x7FFFFFFF:
             raise ValueError("fragment too large for a 32-bit data offset")
         struct.pack_into(">i", moof, at, data_offset)
-        data_offset += sum(len(s.data) for s in run.samples)
+        data_offset += size
     parts: list[bytes] = [bytes(moof), mdat_header]
-    parts += (s.data for r in runs for s in r.samples)
-    return b"".join(parts)
+    for run in runs:
+        parts += [s.data for s in run.samples]
+    return parts
+
+
+def media_fragment(sequence: int, runs: list[TrackRun]) -> bytes:
+    """One ``moof`` + ``mdat`` holding ``runs`` (empty runs are skipped)."""
+    return b"".join(media_fragment_parts(sequence, runs))

@@ -44,12 +44,22 @@ HubItem = Packet | StreamStart | StreamEnd
 
 
 class HubReader:
-    """A bounded, drop-on-overflow view of a hub, consumed with ``async for``."""
+    """A bounded, drop-on-overflow view of a hub, consumed with ``async for``.
 
-    def __init__(self, hub: Hub, name: str, max_items: int) -> None:
+    A reader made with ``wake_on_keyframe`` (the recorder, which acts only at
+    GOP boundaries) is woken only by a video keyframe, a control item, a
+    queue half full, or close: it then drains a whole GOP in one go instead
+    of being scheduled for every packet.
+    """
+
+    def __init__(
+        self, hub: Hub, name: str, max_items: int, *, wake_on_keyframe: bool = False
+    ) -> None:
         self.hub = hub
         self.name = name
         self.max_items = max_items
+        self.wake_on_keyframe = wake_on_keyframe
+        self._wake_at = max(1, max_items // 2)
         self.dropped_packets = 0
         self.overflows = 0
         self._queue: deque[HubItem] = deque()
@@ -70,8 +80,15 @@ class HubReader:
                 if not (item.track is Track.VIDEO and item.key):
                     return
                 self._need_key = False
-        else:
-            self._need_key = True  # a new or ended session resumes at a keyframe
+            self._queue.append(item)
+            if (
+                not self.wake_on_keyframe
+                or (item.key and item.track is Track.VIDEO)
+                or len(self._queue) >= self._wake_at
+            ):
+                self._wake()
+            return
+        self._need_key = True  # a new or ended session resumes at a keyframe
         self._queue.append(item)
         self._wake()
 
@@ -120,7 +137,7 @@ class HubReader:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.hub._readers.discard(self)
+            self.hub._remove(self)
             self._wake()
 
     async def __aiter__(self) -> AsyncIterator[HubItem]:
@@ -143,6 +160,8 @@ class Hub:
         self.last_packet_mono = 0.0
         self._gop: list[Packet] = []
         self._readers: set[HubReader] = set()
+        self._fan: tuple[HubReader, ...] = ()  # the readers, as fanned out to
+        self._low_latency = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: deque[HubItem] = deque()
         self._inbox_lock = threading.Lock()
@@ -155,15 +174,35 @@ class Hub:
     def readers(self) -> int:
         return len(self._readers)
 
-    def reader(self, name: str, max_items: int = 512) -> HubReader:
+    @property
+    def low_latency(self) -> bool:
+        """Whether a reader wants each packet as soon as it comes (a live viewer).
+
+        Readers woken only at keyframes (the recorder) do not count: a source
+        may batch its reads more while only those are attached.
+        """
+        return self._low_latency
+
+    def reader(
+        self, name: str, max_items: int = 512, *, wake_on_keyframe: bool = False
+    ) -> HubReader:
         """A new reader, primed with the current GOP so it starts on a keyframe."""
-        reader = HubReader(self, name, max_items)
+        reader = HubReader(self, name, max_items, wake_on_keyframe=wake_on_keyframe)
         if self.live and self.info is not None:
             reader._offer(StreamStart(self.info, self.session))
             for packet in self._gop:
                 reader._offer(packet)
         self._readers.add(reader)
+        self._readers_changed()
         return reader
+
+    def _remove(self, reader: HubReader) -> None:
+        self._readers.discard(reader)
+        self._readers_changed()
+
+    def _readers_changed(self) -> None:
+        self._fan = tuple(self._readers)
+        self._low_latency = any(not r.wake_on_keyframe for r in self._fan)
 
     def last_keyframe(self) -> tuple[Packet, StreamInfo] | None:
         """The current GOP's keyframe and the codecs it uses; None while there is none."""
@@ -184,11 +223,14 @@ class Hub:
         self.packets_in += 1
         self.bytes_in += len(packet.data)
         self.last_packet_mono = time.monotonic()
-        if packet.track is Track.VIDEO and packet.key:
-            self._gop.clear()
-        if self._gop or (packet.track is Track.VIDEO and packet.key):
-            self._gop.append(packet)
-        self._fan_out(packet)
+        gop = self._gop
+        if packet.key and packet.track is Track.VIDEO:
+            gop.clear()
+            gop.append(packet)
+        elif gop:
+            gop.append(packet)
+        for reader in self._fan:
+            reader._offer(packet)
 
     def end(self) -> None:
         if self.live:
@@ -207,7 +249,7 @@ class Hub:
             reader.close()
 
     def _fan_out(self, item: HubItem) -> None:
-        for reader in tuple(self._readers):
+        for reader in self._fan:
             reader._offer(item)
 
     # --- publishing from a source thread -----------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from vidicon.core.media import Packet, StreamInfo, Track
 from vidicon.media import fmp4
+from vidicon.media.fmp4 import Sample
 from vidicon.media.hub import Hub, HubReader, StreamEnd, StreamStart
 from vidicon.storage.segments import DiskFull, IndexFailed, OpenSegment, SegmentStore
 
@@ -86,7 +87,10 @@ class Recorder:
 
     async def start(self) -> None:
         self._last_end_us = await self.store.index.last_end_us(self.channel_id, self.stream)
-        self._reader = self.hub.reader(f"recorder-{self.channel_id}-{self.stream}", 8192)
+        # Woken per GOP, not per packet: non-key packets are only buffered.
+        self._reader = self.hub.reader(
+            f"recorder-{self.channel_id}-{self.stream}", 8192, wake_on_keyframe=True
+        )
         self._task = asyncio.create_task(self._run(), name=f"recorder-{self.channel_id}")
 
     async def stop(self) -> None:
@@ -98,12 +102,17 @@ class Recorder:
     async def _run(self) -> None:
         reader = self._reader
         assert reader is not None
+        get_nowait = reader.get_nowait
+        video = Track.VIDEO
         try:
-            while (item := await reader.get()) is not None:
+            while True:
+                item = get_nowait()
+                if item is None and (item := await reader.get()) is None:
+                    break
                 # The common case (a non-key packet) is buffered without a coroutine.
-                if type(item) is Packet and not (item.key and item.track is Track.VIDEO):
+                if type(item) is Packet and not (item.key and item.track is video):
                     if self._video:
-                        (self._audio if item.track is Track.AUDIO else self._video).append(item)
+                        (self._video if item.track is video else self._audio).append(item)
                     continue
                 await self._handle(item)
         except Exception:
@@ -186,24 +195,26 @@ class Recorder:
             return
         end_time = next_key.time_us if next_key is not None else None
         audio = self._take_audio(end_time)
-        video_run = fmp4.TrackRun(Track.VIDEO, video[0].dts - self._seg_video_dts0)
-        for current, following in itertools.pairwise(video):
-            video_run.samples.append(_sample(current, following.dts - current.dts))
         last = video[-1]
         if next_key is not None:
             last_duration = next_key.dts - last.dts
+        elif len(video) > 1:
+            last_duration = last.dts - video[-2].dts
         else:
-            previous = video_run.samples[-1].duration if video_run.samples else 0
-            last_duration = previous or DEFAULT_FRAME_90K
-        video_run.samples.append(_sample(last, max(1, last_duration)))
+            last_duration = DEFAULT_FRAME_90K
+        video_run = fmp4.TrackRun(Track.VIDEO, video[0].dts - self._seg_video_dts0, _samples(video))
+        video_run.samples.append(
+            Sample(last.data, max(1, last_duration), last.pts - last.dts, last.key)
+        )
         runs = [video_run]
         if audio:
             runs.append(self._audio_run(audio, segment))
-        data = fmp4.media_fragment(segment.fragments + 1, runs)
+        parts = fmp4.media_fragment_parts(segment.fragments + 1, runs)
+        size = sum(map(len, parts))
         duration_us = fmp4.fragment_duration_us(video_run, 90_000)
         start_us = segment.start_us + video_run.base_decode_time * 1_000_000 // 90_000
         try:
-            await self.store.append(segment, data, start_us, duration_us, keyframe=True)
+            await self.store.append(segment, parts, start_us, duration_us, keyframe=True)
         except Exception as exc:  # the fragment is lost, the recording goes on
             await self._failed(exc)
             if isinstance(exc, IndexFailed):
@@ -211,7 +222,7 @@ class Recorder:
             return
         self._last_end_us = segment.end_us
         self.stats.fragments += 1
-        self.stats.bytes += len(data)
+        self.stats.bytes += size
 
     def _take_audio(self, end_time: int | None) -> list[Packet]:
         if end_time is None:
@@ -232,10 +243,9 @@ class Recorder:
             offset_us = max(0, audio[0].time_us - segment.start_us)
             self._seg_audio = (audio[0].dts, offset_us * rate // 1_000_000)
         dts0, tfdt0 = self._seg_audio
-        run = fmp4.TrackRun(Track.AUDIO, max(0, tfdt0 + audio[0].dts - dts0))
-        for current, following in itertools.pairwise(audio):
-            run.samples.append(_sample(current, following.dts - current.dts))
-        run.samples.append(_sample(audio[-1], audio[-1].duration or 1024))
+        run = fmp4.TrackRun(Track.AUDIO, max(0, tfdt0 + audio[0].dts - dts0), _samples(audio))
+        last = audio[-1]
+        run.samples.append(Sample(last.data, last.duration or 1024, last.pts - last.dts, last.key))
         return run
 
     async def _failed(self, exc: Exception) -> None:
@@ -265,10 +275,8 @@ class Recorder:
         self._continuing = False
 
 
-def _sample(packet: Packet, duration: int) -> fmp4.Sample:
-    return fmp4.Sample(
-        data=packet.data,
-        duration=duration,
-        composition_offset=packet.pts - packet.dts,
-        key=packet.key,
-    )
+def _samples(packets: list[Packet]) -> list[Sample]:
+    """Samples of all packets but the last, each lasting until the next one."""
+    return [
+        Sample(p.data, q.dts - p.dts, p.pts - p.dts, p.key) for p, q in itertools.pairwise(packets)
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from vidicon.db.recordings import FragmentRow, NewSegment, RecordingIndex
 from vidicon.storage.files import fsync_dir, make_dirs_durable, resolve_inside
 
 RECORDINGS_DIR = "recordings"
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 1024
 
 
 @dataclass(slots=True)
@@ -119,19 +121,28 @@ class SegmentStore:
         )
 
     async def append(
-        self, segment: OpenSegment, data: bytes, start_us: int, duration_us: int, keyframe: bool
+        self,
+        segment: OpenSegment,
+        data: bytes | Sequence[bytes],
+        start_us: int,
+        duration_us: int,
+        keyframe: bool,
     ) -> None:
         """Write one fragment and fsync it, then queue its index row.
 
-        Does not wait for the row: the recorder goes on with the next GOP while
-        the group commit runs. Raises DiskFull on ENOSPC, IndexFailed once an
-        earlier row of this segment failed to commit.
+        ``data`` is the fragment, or its pieces in order (written with one
+        gathered write, never joined in memory). Does not wait for the row:
+        the recorder goes on with the next GOP while the group commit runs.
+        Raises DiskFull on ENOSPC, IndexFailed once an earlier row of this
+        segment failed to commit.
         """
         if segment.broken:
             raise IndexFailed("an index row of this segment failed to commit")
         offset = segment.size
+        parts = [data] if isinstance(data, bytes) else list(data)
+        length = sum(map(len, parts))
         try:
-            await asyncio.to_thread(_write_all, segment.fd, data, offset)
+            await asyncio.to_thread(_write_all, segment.fd, parts, offset)
         except OSError as exc:
             segment.failed_writes += 1
             # Leave no partial fragment behind: the file ends where the index does.
@@ -140,8 +151,8 @@ class SegmentStore:
                 raise DiskFull(exc.errno, "no space left for recordings") from exc
             raise
         segment.fragments += 1
-        seq, size, end_us = segment.fragments, offset + len(data), start_us + duration_us
-        row = FragmentRow(segment.id, seq, offset, len(data), start_us, duration_us, keyframe)
+        seq, size, end_us = segment.fragments, offset + length, start_us + duration_us
+        row = FragmentRow(segment.id, seq, offset, length, start_us, duration_us, keyframe)
         future = self.index.queue_fragment(row)
 
         def committed(done: asyncio.Future[None]) -> None:
@@ -186,7 +197,7 @@ def _create_with_init(path: Path, init: bytes) -> int:
     make_dirs_durable(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
     try:
-        _write_all(fd, init, 0)
+        _write_all(fd, [init], 0)
         fsync_dir(path.parent)
     except BaseException:
         os.close(fd)
@@ -195,11 +206,19 @@ def _create_with_init(path: Path, init: bytes) -> int:
     return fd
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    written = 0
-    while written < len(view):
-        written += os.pwrite(fd, view[written:], offset + written)
+def _write_all(fd: int, parts: list[bytes], offset: int) -> None:
+    """Write ``parts`` at ``offset`` with gathered writes, then fdatasync."""
+    pending: list[bytes | memoryview] = [p for p in parts if p]
+    while pending:
+        written = os.pwritev(fd, pending[:_IOV_MAX], offset)
+        offset += written
+        done = 0
+        while done < len(pending) and written >= len(pending[done]):
+            written -= len(pending[done])
+            done += 1
+        del pending[:done]
+        if written:  # a short write ended inside this piece
+            pending[0] = memoryview(pending[0])[written:]
     os.fdatasync(fd)  # data and size; timestamps need no sync
 
 

@@ -50,6 +50,7 @@ class RtspSource(TaskSource):
             transport=o.transport,
             open_timeout=o.open_timeout_s,
             read_timeout=o.read_timeout_s,
+            low_latency=lambda: self.hub.low_latency,
         )
         try:
             try:
@@ -100,16 +101,14 @@ class _Publisher:
         self.source.hub.publish(Packet(Track.VIDEO, avcc, dts, pts, 0, idr, time_us))
 
     def audio(self, frame: bytes, ts: int) -> None:
+        if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
+            self._stall()
         if self.info is None or self.info.audio is None:
-            if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
-                self._stall()
             return
         dts, pts, time_us = self.timeline.stamp(
             Track.AUDIO, ts, ts, nominal_duration=1024, sync_point=False
         )
         self.source.hub.publish(Packet(Track.AUDIO, frame, dts, pts, 1024, True, time_us))
-        if time.monotonic() - self.last_video > _STALL_S and not self.stalled:
-            self._stall()
 
     def _parameter_sets(self, avcc: bytes) -> None:
         sps = pps = None

@@ -64,32 +64,33 @@ class Timeline:
     ) -> tuple[int, int, int]:
         """Returns (dts, pts, time_us) with dts/pts in the track timescale."""
         state = self._tracks[track]
+        mul, div, last_dts = state.scale_mul, state.scale_div, state.last_dts
         raw_dts = dts if dts is not None else pts
         if raw_dts is None:
-            if state.last_dts is None:
+            if last_dts is None:
                 raw_scaled = 0
             else:
                 step = state.last_duration or nominal_duration
-                raw_scaled = state.last_dts - state.offset + step
+                raw_scaled = last_dts - state.offset + step
         else:
-            raw_scaled = raw_dts * state.scale_mul // state.scale_div
+            raw_scaled = raw_dts if mul == div else raw_dts * mul // div
         cts = 0
-        if pts is not None and dts is not None:
-            cts = max(0, pts * state.scale_mul // state.scale_div - raw_scaled)
+        if pts is not None and dts is not None and pts != dts:
+            cts = max(0, pts * mul // div - raw_scaled)
         now_us = self.clock.now_us()
-        if state.last_dts is None:
+        if last_dts is None:
             state.offset = -raw_scaled
             new_dts = 0
             state.anchor_us = now_us
             state.anchor_dts = 0
         else:
             new_dts = raw_scaled + state.offset
-            step = new_dts - state.last_dts
+            step = new_dts - last_dts
             if step <= 0 or step > MAX_JUMP_S * state.timescale:
                 bridge = state.last_duration or nominal_duration or 1
-                new_dts = state.last_dts + bridge
+                new_dts = last_dts + bridge
                 state.offset = new_dts - raw_scaled
-            state.last_duration = new_dts - state.last_dts
+            state.last_duration = new_dts - last_dts
         state.last_dts = new_dts
         time_us = state.anchor_us + (new_dts - state.anchor_dts) * 1_000_000 // state.timescale
         if sync_point:

@@ -32,8 +32,10 @@ from vidicon.media.ingest.rtsp.sdp import SdpMedia, parse_sdp
 from vidicon.media.ingest.rtsp.transport import (
     Connection,
     Push,
+    PushFrames,
     UdpReader,
     bind_udp_pair,
+    on_grid,
     shared_poller,
 )
 
@@ -67,6 +69,9 @@ class RtspClient:
     # together this often (one shared timer): fewer, larger reads (CPU) for at
     # most this much added latency. 0: read on readiness, as data comes.
     read_batch_s = 0.02
+    # ... and this often while no session's low_latency() is true (nobody
+    # watching live: the media is only recorded). A multiple of read_batch_s.
+    relaxed_batch_s = 0.1
 
     def __init__(
         self,
@@ -78,6 +83,7 @@ class RtspClient:
         open_timeout: float = 10,
         read_timeout: float = 5,
         user_agent: str = "Vidicon",
+        low_latency: Callable[[], bool] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme.lower() != "rtsp" or not parts.hostname:
@@ -92,6 +98,7 @@ class RtspClient:
         self._transport = transport
         self._open_timeout, self._read_timeout = open_timeout, read_timeout
         self._user_agent = user_agent
+        self._low_latency = low_latency
         self._conn: Connection | None = None
         self._udp: list[UdpReader] = []
         self._auth: Authenticator | None = None
@@ -182,7 +189,9 @@ class RtspClient:
                 else:
                     on_audio(data, ts)
             interval = min(0.5, self._read_timeout / 5)
-            self._timer = loop.call_later(interval, self._watch, interval, -1, loop.time())
+            self._timer = loop.call_at(
+                self._next_watch(loop, interval), self._watch, interval, -1, loop.time()
+            )
             keepalive = loop.create_task(self._keepalive())
             await asyncio.shield(done)
         finally:
@@ -222,7 +231,7 @@ class RtspClient:
         self._control = sdp.control
         self._sdp_video = sdp.video
         self._video.payload_type = sdp.video.payload_type
-        await self._setup(loop, sdp.video, 0, self._video.push)
+        await self._setup(loop, sdp.video, 0, self._video.push, self._video.push_interleaved)
         audio = sdp.audio
         asc = audio.config if audio is not None else None
         if audio is not None and asc:
@@ -249,11 +258,18 @@ class RtspClient:
         await self._request("PLAY", self._control, headers)
         if self.read_batch_s > 0 and self._transport == "tcp":
             # Not for UDP: a socket read late can overflow (datagrams lost).
-            conn.start_polling(shared_poller(loop, self.read_batch_s))
+            if self._low_latency is not None:
+                conn.low_latency = self._low_latency
+            conn.start_polling(shared_poller(loop, self.read_batch_s, self.relaxed_batch_s))
         self._send_rr()
 
     async def _setup(
-        self, loop: asyncio.AbstractEventLoop, media: SdpMedia, channel: int, push: Push
+        self,
+        loop: asyncio.AbstractEventLoop,
+        media: SdpMedia,
+        channel: int,
+        push: Push,
+        frames: PushFrames | None = None,
     ) -> None:
         conn = self._conn
         assert conn is not None and conn.transport is not None
@@ -282,7 +298,9 @@ class RtspClient:
         _, params = parse_params(reply.header("transport") or "")
         if socks is None:
             first = params.get("interleaved", f"{channel}-").split("-")[0]
-            conn.channels[int(first) if first.isdigit() else channel] = push
+            number = int(first) if first.isdigit() and int(first) < 256 else channel
+            conn.channels[number] = push
+            conn.frames[number] = frames
             return
         peer = conn.transport.get_extra_info("peername")[0]
         source = params.get("source", peer)
@@ -353,7 +371,15 @@ class RtspClient:
         elif now - since >= self._read_timeout:
             self._fail(TimeoutError(f"no video for {self._read_timeout:g} s"))
             return
-        self._timer = loop.call_later(interval, self._watch, interval, seen, since)
+        when = self._next_watch(loop, interval)
+        self._timer = loop.call_at(when, self._watch, interval, seen, since)
+
+    def _next_watch(self, loop: asyncio.AbstractEventLoop, interval: float) -> float:
+        """The watchdog's next check, on the poll ticks' grid (same wake-up) when polled."""
+        grid = max(self.read_batch_s, self.relaxed_batch_s)
+        if self.read_batch_s > 0 and self._transport == "tcp" and interval >= grid:
+            return on_grid(loop.time(), interval - grid, grid)
+        return loop.time() + interval
 
     async def _keepalive(self) -> None:
         interval = max(1.0, min(self._session_timeout / 2, 20.0))

@@ -17,6 +17,12 @@ VideoSink = Callable[[bytes, int, bool], None]
 AudioSink = Callable[[bytes, int], None]
 
 _SEQ_TS = struct.Struct(">HI")
+# An interleaved frame's header ('$', channel, length), the RTP fixed header
+# (b0, b1, sequence, timestamp, SSRC) and the first two payload bytes (FU-A
+# indicator and header): everything a FU-A continuation needs, in one call.
+_FRAME_FU = struct.Struct(">BBHBBHIIBB")
+# RTP fixed header, then an RFC 3640 AU-headers-length and one 16-bit AU header.
+_RTP_AU = struct.Struct(">BBHIIHH")
 _U16 = struct.Struct(">H")
 _LEN = struct.Struct(">I")
 _BYTE = [bytes((i,)) for i in range(256)]
@@ -217,6 +223,51 @@ class H264Depacketizer(_Base):
         if b1 & 0x80 and self.marker_ok:
             self._closed = self._finish()
 
+    def push_interleaved(self, buf: Buffer, pos: int, end: int, channel: int) -> int:
+        """Feed the consecutive ``$`` frames on ``channel`` at ``buf[pos:end]``.
+
+        Returns the position of the first byte not consumed: another channel,
+        an RTSP message, or an incomplete frame. The middle fragments of a
+        FU-A (most packets of a video stream) take a fast path here; any other
+        packet goes through :meth:`push`.
+        """
+        unpack, parts = _FRAME_FU.unpack_from, self._parts
+        while True:
+            left = end - pos
+            if left >= 22:
+                dollar, ch, length, b0, b1, seq, ts, _, ind, fu = unpack(buf, pos)
+            elif left >= 4:
+                dollar, ch, length = buf[pos], buf[pos + 1], (buf[pos + 2] << 8) | buf[pos + 3]
+                b0 = 0  # too short for the fast path
+            else:
+                return pos
+            stop = pos + 4 + length
+            if dollar != 0x24 or ch != channel or stop > end:
+                return pos
+            if (
+                b0 == 0x80  # version 2, no padding, extension or CSRCs
+                and seq == self._seq
+                and ts == self._ts
+                and ind & 0x1F == 28
+                and not fu & 0x80
+                and length >= 14
+                and self._fu >= 0
+                and not self._closed
+                and not self._broken
+                and b1 & 0x7F == self.payload_type
+            ):  # the next fragment of the open FU-A, nothing lost
+                self._seq = (seq + 1) & 0xFFFF
+                self.packets += 1
+                parts.append(buf[pos + 18 : stop])
+                self._fu_len += length - 14
+                if fu & 0x40:
+                    self._end_fu()
+                if b1 & 0x80 and self.marker_ok:
+                    self._closed = self._finish()
+            else:
+                self.push(buf, pos + 4, stop)
+            pos = stop
+
     def _nal(self, nal: Buffer) -> None:
         kind = nal[0] & 0x1F
         if kind == 9:  # access unit delimiter
@@ -338,8 +389,8 @@ class AacDepacketizer(_Base):
     """
 
     __slots__ = (
-        "_frag", "_frag_size", "_frag_ts", "delta_length", "dropped", "frame_duration",
-        "index_length", "sink", "size_length",
+        "_frag", "_frag_size", "_frag_ts", "_simple", "delta_length", "dropped",
+        "frame_duration", "index_length", "sink", "size_length",
     )  # fmt: skip
 
     def __init__(
@@ -360,6 +411,7 @@ class AacDepacketizer(_Base):
         self.index_length = index_length
         self.delta_length = index_delta_length
         self.frame_duration = frame_duration
+        self._simple = size_length == 13 and index_length == 3 == index_delta_length
         self.dropped = 0
         self._frag: list[bytes] = []
         self._frag_size = 0
@@ -367,6 +419,20 @@ class AacDepacketizer(_Base):
 
     def push(self, data: Buffer, off: int, end: int) -> None:
         """Feed one RTP packet ``data[off:end]``."""
+        if self._simple and end - off >= 16:
+            b0, b1, seq, ts, _, header_bits, au = _RTP_AU.unpack_from(data, off)
+            if (
+                b0 == 0x80  # no padding, extension or CSRCs
+                and seq == self._seq
+                and header_bits == 16  # one AU (AAC-hbr)
+                and off + 16 + (au >> 3) == end  # complete, alone in the packet
+                and b1 & 0x7F == self.payload_type
+                and not self._frag
+            ):  # the common case: the next packet, one whole frame
+                self._seq = (seq + 1) & 0xFFFF
+                self.packets += 1
+                self.sink(bytes(data[off + 16 : end]), self.unwrap(ts))
+                return
         head = self._header(data, off, end)
         if head is None:
             return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import weakref
@@ -26,6 +27,8 @@ from vidicon.media.ingest.rtsp.depacketize import Buffer
 from vidicon.media.ingest.rtsp.messages import Request, Response, parse_message
 
 Push = Callable[[Buffer, int, int], None]
+# Consumes consecutive '$' frames of one channel: (buffer, pos, end, channel) -> new pos.
+PushFrames = Callable[[Buffer, int, int, int], int]
 _BUFFER_SIZE = 512 * 1024
 _MIN_FREE = 128 * 1024  # more than one interleaved frame (<= 65,539 bytes) or message
 _MAX_DRAIN = 256  # datagrams read per readiness callback at most
@@ -41,6 +44,18 @@ class Owner(Protocol):
         """The TCP connection closed: ``exc`` is None for EOF."""
 
 
+def on_grid(now: float, delay: float, grid: float) -> float:
+    """A multiple of ``grid`` between 0.5 and 1.5 ``grid`` after ``now + delay``.
+
+    ``now`` is a loop time; a timer may fire a little before its time, so the
+    multiple nearest ``now`` is never the answer. Periodic timers of the
+    ingest (the poll tick, each session's media watchdog) are put on one grid
+    so that they fire in the same event-loop iteration: one wake-up of the
+    process instead of one per timer.
+    """
+    return (math.floor((now + delay) / grid + 0.5) + 1) * grid
+
+
 class Poller:
     """Reads the streaming connections of one loop together on a fixed tick.
 
@@ -48,17 +63,25 @@ class Poller:
     and its socket is read here: one timer wake-up per tick for all cameras
     and one large read per camera, instead of a wake-up and a small read for
     every few RTP packets.
+
+    The tick is ``period`` while any connection wants low latency (someone
+    is watching live), else ``relaxed_period``: a stream that is only
+    recorded costs far fewer wake-ups and reads. Ticks fall on a grid of
+    their period (see :func:`on_grid`).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, period: float, relaxed_period: float = 0.0
+    ) -> None:
         self.loop, self.period = loop, period
+        self.relaxed_period = max(period, relaxed_period)
         self.conns: list[Connection] = []
         self.handle: asyncio.TimerHandle | None = None
 
     def add(self, conn: Connection) -> None:
         self.conns.append(conn)
         if self.handle is None:
-            self.handle = self.loop.call_later(self.period, self._tick)
+            self._schedule()
 
     def remove(self, conn: Connection) -> None:
         if conn in self.conns:
@@ -67,38 +90,67 @@ class Poller:
             self.handle.cancel()
             self.handle = None
 
+    def current_period(self) -> float:
+        if self.relaxed_period > self.period and not any(c.low_latency() for c in self.conns):
+            return self.relaxed_period
+        return self.period
+
+    def _schedule(self) -> None:
+        when = on_grid(self.loop.time(), 0.0, self.current_period())
+        self.handle = self.loop.call_at(when, self._tick)
+
     def _tick(self) -> None:
         for conn in list(self.conns):
             conn.poll()
-        self.handle = self.loop.call_later(self.period, self._tick) if self.conns else None
+        if self.conns:
+            self._schedule()
+        else:
+            self.handle = None
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poller] = weakref.WeakKeyDictionary()
 
 
-def shared_poller(loop: asyncio.AbstractEventLoop, period: float) -> Poller:
-    """The poller of ``loop``; a new one (for later connections) if ``period`` changed."""
+def shared_poller(
+    loop: asyncio.AbstractEventLoop, period: float, relaxed_period: float = 0.0
+) -> Poller:
+    """The poller of ``loop``; a new one (for later connections) if a period changed."""
     poller = _POLLERS.get(loop)
-    if poller is None or poller.period != period:
-        poller = _POLLERS[loop] = Poller(loop, period)
+    if (
+        poller is None
+        or poller.period != period
+        or poller.relaxed_period != max(period, relaxed_period)
+    ):
+        poller = _POLLERS[loop] = Poller(loop, period, relaxed_period)
     return poller
+
+
+def _always() -> bool:
+    return True
 
 
 class Connection(asyncio.BufferedProtocol):
     """The RTSP TCP connection: requests out, responses and interleaved RTP in.
 
-    ``channels[n]`` receives the payload of each ``$`` frame on channel ``n``;
+    ``channels[n]`` receives the payload of each ``$`` frame on channel ``n``,
+    unless ``frames[n]`` is set: it is then handed the buffer at the frame and
+    consumes as many consecutive frames of that channel as it can (one call per
+    run of video packets instead of one per packet);
     ``pending[cseq]`` is resolved with the response carrying that CSeq.
+    ``low_latency()`` tells the poller whether the media is wanted as soon as
+    it comes (see :class:`Poller`).
     """
 
     def __init__(self, owner: Owner) -> None:
         self.poller: Poller | None = None  # set while streaming
+        self.low_latency: Callable[[], bool] = _always
         self.sock: socket.socket | None = None  # a duplicate of the transport's socket
         self.owner = owner
         self.buf = bytearray(_BUFFER_SIZE)
         self.mv = memoryview(self.buf)
         self.pos = self.end = 0
         self.channels: list[Push | None] = [None] * 256
+        self.frames: list[PushFrames | None] = [None] * 256
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -158,7 +210,7 @@ class Connection(asyncio.BufferedProtocol):
                 return
 
     def _parse(self) -> None:
-        buf, channels = self.buf, self.channels
+        buf, channels, frames = self.buf, self.channels, self.frames
         pos, end = self.pos, self.end
         while pos < end:
             if buf[pos] == 0x24:  # '$' channel len16 payload
@@ -167,7 +219,12 @@ class Connection(asyncio.BufferedProtocol):
                 stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
                 if stop > end:
                     break
-                push = channels[buf[pos + 1]]
+                channel = buf[pos + 1]
+                bulk = frames[channel]
+                if bulk is not None:  # consumes at least this (complete) frame
+                    pos = bulk(buf, pos, end, channel)
+                    continue
+                push = channels[channel]
                 if push is not None:
                     push(buf, pos + 4, stop)  # handlers copy what they keep
                 pos = stop
