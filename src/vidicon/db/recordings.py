@@ -60,6 +60,12 @@ class NewSegment:
     height: int
 
 
+# In FragmentRow's field order, for building rows positionally.
+_FRAGMENT_COLUMNS = (
+    F.c.segment_id, F.c.seq, F.c.offset, F.c.size, F.c.start_us, F.c.duration_us, F.c.keyframe,
+)  # fmt: skip
+
+
 def _segment(row: sa.Row[tuple[object, ...]]) -> SegmentRow:
     return SegmentRow(**row._asdict())
 
@@ -176,12 +182,25 @@ class RecordingIndex:
     async def segments_in_range(
         self, channel_id: int, stream: str, start_us: int, end_us: int, limit: int = 10_000
     ) -> list[SegmentRow]:
-        """Segments overlapping [start_us, end_us), oldest first, empty ones skipped."""
+        """Segments overlapping [start_us, end_us), oldest first, empty ones skipped.
+
+        Segments of one stream never overlap, so only the last one starting at
+        or before ``start_us`` can reach into the range: its start bounds the
+        index scan from below (otherwise it would walk the whole history).
+        """
+        straddling = (
+            sa.select(S.c.start_us)
+            .where(S.c.channel_id == channel_id, S.c.stream == stream, S.c.start_us <= start_us)
+            .order_by(S.c.start_us.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
             sa.select(S)
             .where(
                 S.c.channel_id == channel_id,
                 S.c.stream == stream,
+                S.c.start_us >= sa.func.coalesce(straddling, start_us),
                 S.c.start_us < end_us,
                 S.c.end_us > start_us,
                 S.c.end_us > S.c.start_us,
@@ -208,10 +227,22 @@ class RecordingIndex:
             for at in range(0, len(segment_ids), 500):
                 chunk = segment_ids[at : at + 500]
                 query = (
-                    sa.select(F).where(F.c.segment_id.in_(chunk)).order_by(F.c.segment_id, F.c.seq)
+                    sa.select(*_FRAGMENT_COLUMNS)
+                    .where(F.c.segment_id.in_(chunk))
+                    .order_by(F.c.segment_id, F.c.seq)
                 )
                 for r in await conn.execute(query):
-                    found[r.segment_id].append(FragmentRow(**r._asdict()))
+                    found[r[0]].append(FragmentRow(*r))
+        return found
+
+    async def existing_ids(self, segment_ids: list[int]) -> set[int]:
+        """Which of ``segment_ids`` still have a row."""
+        found: set[int] = set()
+        async with self.db.read() as conn:
+            for at in range(0, len(segment_ids), 500):
+                chunk = segment_ids[at : at + 500]
+                query = sa.select(S.c.id).where(S.c.id.in_(chunk))
+                found.update(int(i) for i in (await conn.execute(query)).scalars())
         return found
 
     async def set_locked(self, segment_id: int, locked: bool) -> bool:

@@ -276,19 +276,28 @@ class PlaybackMediaService:
         sources, _ = await self._sources(channel_id, stream, start_us, end_us)
         return sources
 
-    async def _open(self, paths: dict[int, str], segment_ids: Sequence[int]) -> dict[int, int]:
+    def _open_files(self, paths: dict[int, str], segment_ids: Sequence[int]) -> dict[int, int]:
         fds: dict[int, int] = {}
         try:
             for segment_id in segment_ids:
-                path = self._path(paths[segment_id])
                 try:
-                    fds[segment_id] = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+                    fds[segment_id] = os.open(self._path(paths[segment_id]), os.O_RDONLY)
                 except FileNotFoundError:
                     raise SourceGone(f"segment {segment_id} was deleted") from None
+        except BaseException:
+            for fd in fds.values():
+                os.close(fd)
+            raise
+        return fds
+
+    async def _open(self, paths: dict[int, str], segment_ids: Sequence[int]) -> dict[int, int]:
+        fds = await asyncio.to_thread(self._open_files, paths, segment_ids)
+        try:
             # Rows go before files (pending deletes): a row still there now means
             # the file opened above is the segment's own, readable from here on.
+            existing = await self.index.existing_ids(list(segment_ids))
             for segment_id in segment_ids:
-                if await self.index.get_segment(segment_id) is None:
+                if segment_id not in existing:
                     raise SourceGone(f"segment {segment_id} was deleted")
         except BaseException:
             for fd in fds.values():

@@ -378,7 +378,10 @@ class AssembledBody:
         head = group[0]
         src = head.source
         lo = max(self.first, head.out_offset) - head.out_offset  # within the first fragment
-        if len(group) > 1 or (lo == 0 and head.out_offset + src.size - 1 <= self.last):
+        whole = lo == 0 and head.out_offset + src.size - 1 <= self.last
+        if len(group) > 1 or (whole and src.size <= READ_CHUNK):
+            # Small whole fragments: one pread, patched in memory. A larger one
+            # goes out as its moof and then pieces, never read whole first.
             total = sum(f.source.size for f in group)
             buf = bytearray(await self._pread(src.segment_id, total, src.offset))
             at = 0
