@@ -9,6 +9,25 @@
   const MAX_LATENCY_S = 1.0;    // further behind than this: jump to the edge
   const KEEP_BEHIND_S = 20;     // buffer kept behind the play position
 
+  // A fresh MediaSource on player.video with one SourceBuffer of `mime`;
+  // player.drain() feeds it, player.status() hears of decode errors.
+  function attachMediaSource(player, mime) {
+    const ms = new MediaSource();
+    player.ms = ms;
+    ms.addEventListener("sourceopen", () => {
+      if (player.ms !== ms) return;
+      const sb = ms.addSourceBuffer(mime);
+      sb.mode = "segments";
+      sb.addEventListener("updateend", () => player.drain());
+      sb.addEventListener("error", () => player.status("decode error", "error"));
+      player.sb = sb;
+      player.drain();
+    });
+    const old = player.video.src;
+    player.video.src = URL.createObjectURL(ms);
+    if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+  }
+
   class VidiconPlayer {
     constructor(video, url, options) {
       this.video = video;
@@ -109,20 +128,7 @@
       }
       this.queue = [initSegment];
       this.sb = null;
-      const ms = new MediaSource();
-      this.ms = ms;
-      ms.addEventListener("sourceopen", () => {
-        if (this.ms !== ms) return;
-        const sb = ms.addSourceBuffer(mime);
-        sb.mode = "segments";
-        sb.addEventListener("updateend", () => this.drain());
-        sb.addEventListener("error", () => this.status("decode error", "error"));
-        this.sb = sb;
-        this.drain();
-      });
-      const old = this.video.src;
-      this.video.src = URL.createObjectURL(ms);
-      if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+      attachMediaSource(this, mime);
       this.retryMs = 1000;
       this.status("live", "ok");
     }
@@ -354,20 +360,7 @@
       this.timeMap = [];
       this.pendingSeek = null;
       this.sb = null;
-      const ms = new MediaSource();
-      this.ms = ms;
-      ms.addEventListener("sourceopen", () => {
-        if (this.ms !== ms) return;
-        const sb = ms.addSourceBuffer(mime);
-        sb.mode = "segments";
-        sb.addEventListener("updateend", () => this.drain());
-        sb.addEventListener("error", () => this.status("decode error", "error"));
-        this.sb = sb;
-        this.drain();
-      });
-      const old = this.video.src;
-      this.video.src = URL.createObjectURL(ms);
-      if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+      attachMediaSource(this, mime);
       this.video.playbackRate = this.speed;
     }
 

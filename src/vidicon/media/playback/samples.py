@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from vidicon.core.media import AudioConfig, StreamInfo, Track, VideoConfig
 from vidicon.media.aac import parse_asc
 from vidicon.media.h264 import parse_avcc_record
+from vidicon.media.mp4box import iter_boxes
 
 _HDR = struct.Struct(">I4s")
 _U16 = struct.Struct(">H")
@@ -97,21 +98,8 @@ class RawSample:
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """``(type, payload_start, box_end)`` of the boxes in ``data[start:end]``."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind = _HDR.unpack_from(data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise SampleFormatError("truncated box header")
-            size = _U64.unpack_from(data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise SampleFormatError(f"box {kind!r} overruns its parent")
-        yield kind, pos + header, pos + size
-        pos += size
+    for kind, _, payload, box_end in iter_boxes(data, start, end, SampleFormatError):
+        yield kind, payload, box_end
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from vidicon.media.fmp4 import box, full_box
+from vidicon.media.mp4box import iter_boxes
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,21 +52,7 @@ def _malformed_is_format_error(func: Callable[P, R]) -> Callable[P, R]:
 
 def _boxes(data: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
     """``(type, box_start, payload_start, box_end)`` of the boxes in ``data[start:end]``."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind = _HDR.unpack_from(data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise MediaFormatError("truncated box header")
-            size = _U64.unpack_from(data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise MediaFormatError(f"box {kind!r} overruns its container")
-        yield bytes(kind), pos, pos + header, pos + size
-        pos += size
+    return iter_boxes(data, start, end, MediaFormatError)
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
