@@ -45,7 +45,7 @@ from vidicon.db.database import Database
 
 S = schema.segments
 
-GAP_TOLERANCE_US = 1_000  # footage this close is contiguous (as RecordingService)
+GAP_TOLERANCE_US = 1_000  # footage this close is contiguous (every timeline and gap list)
 # SQLite allows at most 500 terms in a compound SELECT (UNION ALL).
 _DAY_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 400)
 _KEY_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vidicon.base.errors import InvalidInput, NotFound
 from vidicon.db.recordings import RecordingIndex, SegmentRow
+from vidicon.db.timeline import GAP_TOLERANCE_US
 from vidicon.services.auth import User
 from vidicon.storage.files import resolve_inside
 
-GAP_TOLERANCE_US = 1_000  # segments this close are contiguous
 MAX_RANGE_US = 31 * 86_400_000_000
 
 
@@ -18,6 +20,27 @@ MAX_RANGE_US = 31 * 86_400_000_000
 class Gap:
     start_us: int
     end_us: int
+
+
+class _Span(Protocol):
+    @property
+    def start_us(self) -> int: ...
+    @property
+    def end_us(self) -> int: ...
+
+
+def gaps_between(spans: Iterable[_Span], start_us: int, end_us: int) -> list[Gap]:
+    """The stretches of [start_us, end_us) that no span (in time order) covers,
+    longer than the tolerance that makes contiguous segments contiguous."""
+    gaps: list[Gap] = []
+    cursor = start_us
+    for span in spans:
+        if span.start_us - cursor > GAP_TOLERANCE_US:
+            gaps.append(Gap(cursor, span.start_us))
+        cursor = max(cursor, span.end_us)
+    if end_us - cursor > GAP_TOLERANCE_US:
+        gaps.append(Gap(cursor, end_us))
+    return gaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +72,7 @@ class RecordingService:
         if stream not in {"main", "sub"}:
             raise InvalidInput("stream must be main or sub", "stream")
         segments = await self.index.segments_in_range(channel_id, stream, start_us, end_us)
-        gaps: list[Gap] = []
-        cursor = start_us
-        for row in segments:
-            if row.start_us - cursor > GAP_TOLERANCE_US:
-                gaps.append(Gap(cursor, row.start_us))
-            cursor = max(cursor, row.end_us)
-        if end_us - cursor > GAP_TOLERANCE_US:
-            gaps.append(Gap(cursor, end_us))
-        return Timeline(segments, gaps)
+        return Timeline(segments, gaps_between(segments, start_us, end_us))
 
     async def segment(self, user: User, segment_id: int) -> SegmentRow:
         """The segment, if ``user`` may see its channel (NotFound hides it from

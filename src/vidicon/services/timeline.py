@@ -30,8 +30,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound
 from vidicon.core.clock import datetime_to_us
-from vidicon.db.timeline import GAP_TOLERANCE_US, TimelineIndex
+from vidicon.db.timeline import TimelineIndex
 from vidicon.services.auth import User
+from vidicon.services.recordings import Gap, gaps_between
 
 STREAMS: tuple[str, ...] = ("main", "sub")
 KINDS = ("normal", "manual", "alarm", "event")
@@ -111,19 +112,13 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
-class SpanGap:
-    start_us: int
-    end_us: int
-
-
-@dataclass(frozen=True, slots=True)
 class SpansResult:
     channel_id: int
     stream: str
     start_us: int
     end_us: int
     spans: list[Span]  # clipped to the range, oldest first
-    gaps: list[SpanGap]
+    gaps: list[Gap]
 
     def totals_us(self) -> dict[str, int]:
         """Microseconds of footage by kind."""
@@ -432,15 +427,6 @@ def group_by_month(days: Iterable[date]) -> list[MonthDays]:
     return [MonthDays(year, month, found) for (year, month), found in months.items()]
 
 
-def gaps_of(spans: Sequence[Span], start_us: int, end_us: int) -> list[SpanGap]:
-    """The stretches of [start_us, end_us) no span covers (longer than the
-    tolerance that makes contiguous segments contiguous)."""
-    gaps: list[SpanGap] = []
-    cursor = start_us
-    for span in spans:
-        if span.start_us - cursor > GAP_TOLERANCE_US:
-            gaps.append(SpanGap(cursor, span.start_us))
-        cursor = max(cursor, span.end_us)
-    if end_us - cursor > GAP_TOLERANCE_US:
-        gaps.append(SpanGap(cursor, end_us))
-    return gaps
+def gaps_of(spans: Sequence[Span], start_us: int, end_us: int) -> list[Gap]:
+    """The stretches of [start_us, end_us) no span covers."""
+    return gaps_between(spans, start_us, end_us)
