@@ -11,6 +11,7 @@ from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.clock import SYSTEM_CLOCK, Clock
 from vidicon.db.database import Database
 from vidicon.db.event_backups import EventBackupIndex
+from vidicon.db.events import EventStore
 from vidicon.db.leases import SegmentLeases
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
@@ -18,6 +19,7 @@ from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.event_backup import EventBackupService
+from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
@@ -57,6 +59,7 @@ class Vidicon:
         )
         self.runtime = Runtime(self.config, self.clock, self.store, self.retention)
         self.auth = AuthService(self.db, self.clock)
+        self.events = EventService(EventStore(self.db), self.clock)
         self.channels = ChannelService(self.db, self.runtime, self.clock)
         self.recordings = RecordingService(data_dir, self.index)
         self.timeline = TimelineService(TimelineIndex(self.db), self.channels.ids)
@@ -78,6 +81,7 @@ class Vidicon:
 
     async def start(self) -> None:
         await self.db.migrate()
+        await self.events.start()
         self.reconcile_report = await reconcile(self.data_dir, self.index, self.clock.now_us())
         log.info("start-up reconcile: %s", self.reconcile_report)
         self.setup_secret = await self.auth.bootstrap(
@@ -107,4 +111,5 @@ class Vidicon:
         await self.webrtc.stop()
         await self.hls.stop()
         await self.runtime.shutdown()
+        await self.events.stop()
         await self.db.close()

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from vidicon.core.rights import Right
 from vidicon.db import schema
 
 # These log SQL with its bound values, camera credentials among them: whatever
@@ -52,6 +53,21 @@ async def _v5_exports(conn: AsyncConnection) -> None:
         await conn.run_sync(table.create, checkfirst=True)
 
 
+async def _v6_rights_and_events(conn: AsyncConnection) -> None:
+    columns = await conn.run_sync(
+        lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("users")}
+    )
+    if "rights" not in columns:
+        # Users from before rights existed could do everything: keep it so.
+        everything = ",".join(sorted(r.value for r in Right))
+        await conn.execute(
+            sa.text(
+                f"ALTER TABLE users ADD COLUMN rights VARCHAR(255) NOT NULL DEFAULT '{everything}'"
+            )
+        )
+    await conn.run_sync(schema.events.create, checkfirst=True)
+
+
 # Append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[Migration] = [
     _v1_initial,
@@ -59,6 +75,7 @@ MIGRATIONS: list[Migration] = [
     _v3_timeline_index,
     _v4_event_backups,
     _v5_exports,
+    _v6_rights_and_events,
 ]
 
 

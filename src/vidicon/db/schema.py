@@ -35,6 +35,8 @@ users = sa.Table(
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    # Comma-separated right names (vidicon.core.rights); migration 6.
+    sa.Column("rights", sa.String(255), nullable=False, server_default=""),
     sa.Column("created_us", sa.BigInteger, nullable=False),
 )
 
@@ -228,4 +230,29 @@ segment_leases = sa.Table(
     ),
     sa.Column("owner", sa.Boolean, nullable=False),
     sa.Index("ix_segment_leases_segment", "segment_id"),
+)
+
+# Everything that happened: motion, objects, rules, plates, emergency calls,
+# dashcam driving events, camera and recording status, system log and audit
+# entries (vidicon.core.events). ``end_us`` is null while an event lasts.
+# ``label`` is the searchable text of the kind (a plate number, an object
+# type); ``attributes`` the rest as JSON; ``images`` paths relative to the
+# event image directory. Ids are never reused.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("channel_id", sa.Integer, nullable=True),
+    sa.Column("begin_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=True),
+    sa.Column("label", sa.String(64), nullable=True),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("images", sa.JSON, nullable=False),
+    sa.Index("ix_events_begin", "begin_us"),
+    sa.Index("ix_events_kind_begin", "kind", "begin_us"),
+    sa.Index("ix_events_channel_begin", "channel_id", "begin_us"),
+    sa.Index("ix_events_label", "label"),
+    sqlite_autoincrement=True,
 )

@@ -15,6 +15,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidicon.base.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from vidicon.core.clock import Clock
+from vidicon.core.rights import ALL_RIGHTS, Right
 from vidicon.db import schema
 from vidicon.db.database import Database
 
@@ -48,6 +50,20 @@ class User:
     # Channels this user may see; None means every channel.
     channels: frozenset[int] | None = None
     anonymous: bool = False
+    # Rights beyond watching live video (administrators hold every right).
+    rights: frozenset[Right] = frozenset()
+
+    def has(self, right: Right) -> bool:
+        return self.is_admin or right in self.rights
+
+    def require(self, right: Right) -> None:
+        """Forbidden unless this user holds ``right``."""
+        if not self.has(right):
+            raise Forbidden(f"the {right.value} right is required")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("administrator rights are required")
 
     def can_view(self, channel_id: int) -> bool:
         return self.is_admin or self.channels is None or channel_id in self.channels
@@ -119,11 +135,22 @@ class AuthService:
 
     # --- users -------------------------------------------------------------
 
-    async def create_user(self, username: str, password: str, *, is_admin: bool) -> User:
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        is_admin: bool,
+        rights: frozenset[Right] = ALL_RIGHTS,
+    ) -> User:
+        """A new user; ``rights`` defaults to every right (administrators hold
+        them all whatever is stored)."""
         self._check_new_user(username, password)
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         async with self.db.write() as conn:
-            return await self._insert_user(conn, username.strip(), password_hash, is_admin=is_admin)
+            return await self._insert_user(
+                conn, username.strip(), password_hash, is_admin=is_admin, rights=rights
+            )
 
     @staticmethod
     def _check_new_user(username: str, password: str) -> None:
@@ -134,7 +161,13 @@ class AuthService:
             raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", "password")
 
     async def _insert_user(
-        self, conn: AsyncConnection, username: str, password_hash: str, *, is_admin: bool
+        self,
+        conn: AsyncConnection,
+        username: str,
+        password_hash: str,
+        *,
+        is_admin: bool,
+        rights: frozenset[Right] = ALL_RIGHTS,
     ) -> User:
         users = schema.users
         exists = (
@@ -147,12 +180,13 @@ class AuthService:
                 username=username,
                 password_hash=password_hash,
                 is_admin=is_admin,
+                rights=encode_rights(rights),
                 created_us=self.clock.now_us(),
             )
         )
         key = result.inserted_primary_key
         assert key is not None
-        return User(int(key[0]), username, is_admin)
+        return User(int(key[0]), username, is_admin, rights=ALL_RIGHTS if is_admin else rights)
 
     async def verify_password(self, username: str, password: str) -> User:
         self._check_lockout(username)
@@ -188,7 +222,7 @@ class AuthService:
             self._record_failure(username)
             raise Unauthorized("invalid username or password")
         self._failures.pop(username, None)
-        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
+        return await self._with_access(row)
 
     def _check_lockout(self, username: str) -> None:
         count, last = self._failures.get(username, (0, 0.0))
@@ -221,7 +255,7 @@ class AuthService:
     async def verify_token(self, token: str) -> User:
         t, u = schema.api_tokens, schema.users
         query = (
-            sa.select(u.c.id, u.c.username, u.c.is_admin, t.c.expires_us)
+            sa.select(u.c.id, u.c.username, u.c.is_admin, u.c.rights, t.c.expires_us)
             .select_from(t.join(u, t.c.user_id == u.c.id))
             .where(t.c.token_hash == _sha256(token))
         )
@@ -229,7 +263,7 @@ class AuthService:
             row = (await conn.execute(query)).first()
         if row is None or (row.expires_us is not None and row.expires_us < self.clock.now_us()):
             raise Unauthorized("invalid or expired token")
-        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
+        return await self._with_access(row)
 
     async def revoke_token(self, user: User, token: str) -> None:
         t = schema.api_tokens
@@ -260,7 +294,7 @@ class AuthService:
     async def verify_session(self, session_id: str) -> User:
         s, u = schema.sessions, schema.users
         query = (
-            sa.select(u.c.id, u.c.username, u.c.is_admin, s.c.expires_us)
+            sa.select(u.c.id, u.c.username, u.c.is_admin, u.c.rights, s.c.expires_us)
             .select_from(s.join(u, s.c.user_id == u.c.id))
             .where(s.c.id_hash == _sha256(session_id))
         )
@@ -268,7 +302,7 @@ class AuthService:
             row = (await conn.execute(query)).first()
         if row is None or row.expires_us < self.clock.now_us():
             raise Unauthorized("session expired; sign in again")
-        return await self._with_access(int(row.id), str(row.username), bool(row.is_admin))
+        return await self._with_access(row)
 
     async def revoke_session(self, session_id: str) -> None:
         s = schema.sessions
@@ -290,16 +324,30 @@ class AuthService:
                     uc.insert(), [{"user_id": user_id, "channel_id": c} for c in set(channels)]
                 )
 
-    async def _with_access(self, user_id: int, username: str, is_admin: bool) -> User:
-        if is_admin:
-            return User(user_id, username, True)
+    async def _with_access(self, row: Any) -> User:
+        """The user of a ``users`` row (id, username, is_admin, rights) with
+        the channels it may see."""
+        user_id, username = int(row.id), str(row.username)
+        if row.is_admin:
+            return User(user_id, username, True, rights=ALL_RIGHTS)
+        rights = decode_rights(row.rights)
         uc = schema.user_channels
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(sa.select(uc.c.channel_id).where(uc.c.user_id == user_id))
             ).all()
         channels = frozenset(int(r.channel_id) for r in rows) if rows else None
-        return User(user_id, username, False, channels)
+        return User(user_id, username, False, channels, rights=rights)
+
+
+def encode_rights(rights: frozenset[Right]) -> str:
+    return ",".join(sorted(r.value for r in rights))
+
+
+def decode_rights(stored: str | None) -> frozenset[Right]:
+    """Stored rights; names this version does not know are ignored."""
+    known = {r.value: r for r in Right}
+    return frozenset(known[n] for n in (stored or "").split(",") if n in known)
 
 
 def _sha256(value: str) -> str:
