@@ -30,13 +30,13 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import QueryParams
 
 from vidicon.api.dialects.ts_api import translate as tr
+from vidicon.api.dialects.ts_api.lang import language
 from vidicon.api.native.security import authenticate, decode_user_password, get_app
 from vidicon.base.errors import InvalidInput, VidiconError
 from vidicon.core.zone import server_zone
 from vidicon.services.auth import User
 from vidicon.services.export import ExportTask
 from vidicon.services.export_events import (
-    LANGUAGES,
     SUBTITLE_FORMATS,
     Begin,
     ChannelBegin,
@@ -133,20 +133,6 @@ _MESSAGES: dict[str, dict[int, str]] = {
 
 
 # --- parameters ----------------------------------------------------------------------
-
-
-def language(text: str | None) -> str:
-    """``lang``: a supported language, by its primary subtag if need be; English else."""
-    if not text:
-        return "en-US"
-    wanted = text.strip().replace("_", "-").lower()
-    for code in LANGUAGES:
-        if code.lower() == wanted:
-            return code
-    primary = wanted.split("-")[0]
-    if primary == "zh":
-        return "zh-TW" if any(t in wanted for t in ("tw", "hk", "hant")) else "zh-CN"
-    return next((c for c in LANGUAGES if c.split("-")[0].lower() == primary), "en-US")
 
 
 def parse_size(text: str) -> int:
