@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidicon.app import Vidicon
-from vidicon.base.errors import Forbidden
+from vidicon.base.errors import Forbidden, Unauthorized
 from vidicon.core.rights import ALL_RIGHTS, Right, parse_rights
 from vidicon.services.auth import User
 
@@ -48,3 +48,17 @@ async def test_rights_are_stored_and_come_back_with_every_credential(
         assert not user.has(Right.DATA_EXPORT)
     default = await auth.create_user("old-style", "old-password", is_admin=False)
     assert default.rights == ALL_RIGHTS
+
+
+async def test_a_remembered_session_follows_logout_and_access_changes_at_once(
+    vidicon_app: Vidicon,
+) -> None:
+    auth = vidicon_app.auth
+    user = await auth.create_user("guard", "guard-password", is_admin=False)
+    session = await auth.create_session(user)
+    assert (await auth.verify_session(session)).channels is None
+    await auth.set_channel_access(user.id, [2])
+    assert (await auth.verify_session(session)).channels == {2}
+    await auth.revoke_session(session)
+    with pytest.raises(Unauthorized):
+        await auth.verify_session(session)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Container
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidicon.db import schema
 from vidicon.db.database import Database
@@ -182,34 +184,25 @@ class RecordingIndex:
     async def segments_in_range(
         self, channel_id: int, stream: str, start_us: int, end_us: int, limit: int = 10_000
     ) -> list[SegmentRow]:
-        """Segments overlapping [start_us, end_us), oldest first, empty ones skipped.
-
-        Segments of one stream never overlap, so only the last one starting at
-        or before ``start_us`` can reach into the range: its start bounds the
-        index scan from below (otherwise it would walk the whole history).
-        """
-        straddling = (
-            sa.select(S.c.start_us)
-            .where(S.c.channel_id == channel_id, S.c.stream == stream, S.c.start_us <= start_us)
-            .order_by(S.c.start_us.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        query = (
-            sa.select(S)
-            .where(
-                S.c.channel_id == channel_id,
-                S.c.stream == stream,
-                S.c.start_us >= sa.func.coalesce(straddling, start_us),
-                S.c.start_us < end_us,
-                S.c.end_us > start_us,
-                S.c.end_us > S.c.start_us,
-            )
-            .order_by(S.c.start_us)
-            .limit(limit)
-        )
+        """Segments overlapping [start_us, end_us), oldest first, empty ones skipped."""
         async with self.db.read() as conn:
-            return [_segment(r) for r in await conn.execute(query)]
+            return await _segments_in_range(conn, channel_id, stream, start_us, end_us, limit)
+
+    async def segments_with_fragments(
+        self,
+        channel_id: int,
+        stream: str,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        known: Container[int] = (),
+    ) -> tuple[list[SegmentRow], dict[int, list[FragmentRow]]]:
+        """``segments_in_range`` and the fragments of those segments not in
+        ``known``, read on one connection (one hand-off to the database)."""
+        async with self.db.read() as conn:
+            rows = await _segments_in_range(conn, channel_id, stream, start_us, end_us, limit)
+            wanted = [r.id for r in rows if r.id not in known]
+            return rows, await _fragments_of(conn, wanted)
 
     async def all_segments(self) -> list[SegmentRow]:
         async with self.db.read() as conn:
@@ -222,18 +215,8 @@ class RecordingIndex:
 
     async def fragments_of(self, segment_ids: list[int]) -> dict[int, list[FragmentRow]]:
         """Fragments of many segments in a few queries, each list in file order."""
-        found: dict[int, list[FragmentRow]] = {i: [] for i in segment_ids}
         async with self.db.read() as conn:
-            for at in range(0, len(segment_ids), 500):
-                chunk = segment_ids[at : at + 500]
-                query = (
-                    sa.select(*_FRAGMENT_COLUMNS)
-                    .where(F.c.segment_id.in_(chunk))
-                    .order_by(F.c.segment_id, F.c.seq)
-                )
-                for r in await conn.execute(query):
-                    found[r[0]].append(FragmentRow(*r))
-        return found
+            return await _fragments_of(conn, segment_ids)
 
     async def existing_ids(self, segment_ids: list[int]) -> set[int]:
         """Which of ``segment_ids`` still have a row."""
@@ -332,3 +315,48 @@ class RecordingIndex:
     async def drop_fragments_after(self, segment_id: int, seq: int) -> None:
         async with self.db.write() as conn:
             await conn.execute(F.delete().where(F.c.segment_id == segment_id, F.c.seq > seq))
+
+
+async def _segments_in_range(
+    conn: AsyncConnection, channel_id: int, stream: str, start_us: int, end_us: int, limit: int
+) -> list[SegmentRow]:
+    """Segments of one stream never overlap, so only the last one starting at
+    or before ``start_us`` can reach into the range: its start bounds the
+    index scan from below (otherwise it would walk the whole history)."""
+    straddling = (
+        sa.select(S.c.start_us)
+        .where(S.c.channel_id == channel_id, S.c.stream == stream, S.c.start_us <= start_us)
+        .order_by(S.c.start_us.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(S)
+        .where(
+            S.c.channel_id == channel_id,
+            S.c.stream == stream,
+            S.c.start_us >= sa.func.coalesce(straddling, start_us),
+            S.c.start_us < end_us,
+            S.c.end_us > start_us,
+            S.c.end_us > S.c.start_us,
+        )
+        .order_by(S.c.start_us)
+        .limit(limit)
+    )
+    return [_segment(r) for r in await conn.execute(query)]
+
+
+async def _fragments_of(
+    conn: AsyncConnection, segment_ids: list[int]
+) -> dict[int, list[FragmentRow]]:
+    found: dict[int, list[FragmentRow]] = {i: [] for i in segment_ids}
+    for at in range(0, len(segment_ids), 500):
+        chunk = segment_ids[at : at + 500]
+        query = (
+            sa.select(*_FRAGMENT_COLUMNS)
+            .where(F.c.segment_id.in_(chunk))
+            .order_by(F.c.segment_id, F.c.seq)
+        )
+        for r in await conn.execute(query):
+            found[r[0]].append(FragmentRow(*r))
+    return found

@@ -37,6 +37,10 @@ LOCKOUT_SECONDS = 60.0
 # auth= or Basic with every request does not cost one Argon2 hash each time.
 VERIFIED_TTL_S = 60.0
 VERIFIED_MAX = 1024
+# A checked session is remembered this long, so the requests of one page (a
+# player asking for ranges, thumbnails, playlists) cost no query each. Logout,
+# password and rights changes in this process forget it at once.
+SESSION_CHECK_TTL_S = 10.0
 
 
 SESSION_TTL_S = 12 * 3600
@@ -90,6 +94,8 @@ class AuthService:
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         self._verified_key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[User, float]] = {}
+        # sha256(session id) -> (user, expires_us, when checked (monotonic))
+        self._sessions: dict[str, tuple[User, int, float]] = {}
 
     # --- first start -------------------------------------------------------
 
@@ -201,8 +207,10 @@ class AuthService:
         return user
 
     def forget_verified(self) -> None:
-        """Drop remembered password checks (after a password or rights change)."""
+        """Drop remembered password and session checks (after a password or
+        rights change)."""
         self._verified.clear()
+        self._sessions.clear()
 
     async def _verify_password(self, username: str, password: str) -> User:
         async with self.db.read() as conn:
@@ -292,20 +300,33 @@ class AuthService:
         return session_id
 
     async def verify_session(self, session_id: str) -> User:
+        id_hash = _sha256(session_id)
+        now = self.clock.now_us()
+        cached = self._sessions.get(id_hash)
+        if cached is not None:
+            user, expires_us, checked = cached
+            if time.monotonic() - checked < SESSION_CHECK_TTL_S and now <= expires_us:
+                return user
+            del self._sessions[id_hash]
         s, u = schema.sessions, schema.users
         query = (
             sa.select(u.c.id, u.c.username, u.c.is_admin, u.c.rights, s.c.expires_us)
             .select_from(s.join(u, s.c.user_id == u.c.id))
-            .where(s.c.id_hash == _sha256(session_id))
+            .where(s.c.id_hash == id_hash)
         )
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
-        if row is None or row.expires_us < self.clock.now_us():
+        if row is None or row.expires_us < now:
             raise Unauthorized("session expired; sign in again")
-        return await self._with_access(row)
+        user = await self._with_access(row)
+        if len(self._sessions) >= VERIFIED_MAX:
+            self._sessions.clear()
+        self._sessions[id_hash] = (user, int(row.expires_us), time.monotonic())
+        return user
 
     async def revoke_session(self, session_id: str) -> None:
         s = schema.sessions
+        self._sessions.pop(_sha256(session_id), None)
         async with self.db.write() as conn:
             await conn.execute(s.delete().where(s.c.id_hash == _sha256(session_id)))
 

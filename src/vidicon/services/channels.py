@@ -29,6 +29,9 @@ class ChannelService:
         self.db = db
         self.runtime = runtime
         self.clock = clock
+        # The ids of the channels known to exist, kept by create/delete: a
+        # request on recorded footage checks its channel without a query.
+        self._ids: set[int] | None = None
 
     # --- start-up ----------------------------------------------------------
 
@@ -50,6 +53,16 @@ class ChannelService:
             return [
                 int(i) for i in (await conn.execute(sa.select(C.c.id).order_by(C.c.id))).scalars()
             ]
+
+    async def require(self, channel_id: int) -> None:
+        """NotFound unless the channel exists. Known channels are remembered
+        (create and delete keep the memory right); an unknown id is looked up
+        again, so a channel added by other means is found too."""
+        if self._ids is not None and channel_id in self._ids:
+            return
+        self._ids = set(await self.ids())
+        if channel_id not in self._ids:
+            raise NotFound(f"channel {channel_id} not found")
 
     # --- changes -----------------------------------------------------------
 
@@ -135,6 +148,8 @@ class ChannelService:
         await self._load(channel_id)
         async with self.db.write() as conn:
             await conn.execute(C.delete().where(C.c.id == channel_id))
+        if self._ids is not None:
+            self._ids.discard(channel_id)
         await self.runtime.remove(channel_id)
 
     # --- helpers -----------------------------------------------------------

@@ -109,7 +109,7 @@ class PlaybackMediaService:
     # --- checks ------------------------------------------------------------
 
     async def _check(self, user: User, channel_id: int, stream: str) -> None:
-        await self.channels.get(channel_id)  # NotFound for unknown channels
+        await self.channels.require(channel_id)  # NotFound for unknown channels
         user.require_channel(channel_id)
         if stream not in STREAMS:
             raise InvalidInput("stream must be main or sub", "stream")
@@ -125,17 +125,24 @@ class PlaybackMediaService:
 
     async def _segments(
         self, channel_id: int, stream: str, start_us: int, end_us: int
-    ) -> list[SegmentRow]:
-        rows: list[SegmentRow] = []
-        seen: set[int] = set()
-        cursor = start_us
-        while True:
-            page = await self.index.segments_in_range(channel_id, stream, cursor, end_us, _PAGE)
-            rows += (r for r in page if r.id not in seen)
-            seen.update(r.id for r in page)
-            if len(page) < _PAGE or page[-1].end_us <= cursor:
-                return rows
+    ) -> tuple[list[SegmentRow], dict[int, list[FragmentRow]]]:
+        """The segments of the range, and the fragments of those not cached
+        (the first page of segments and its fragments in one database call)."""
+        rows, fetched = await self.index.segments_with_fragments(
+            channel_id, stream, start_us, end_us, _PAGE, self._fragments
+        )
+        seen = {r.id for r in rows}
+        page, cursor = rows, start_us
+        while len(page) == _PAGE and page[-1].end_us > cursor:
             cursor = page[-1].end_us
+            page = await self.index.segments_in_range(channel_id, stream, cursor, end_us, _PAGE)
+            new = [r for r in page if r.id not in seen]
+            rows += new
+            seen.update(r.id for r in new)
+            fetched.update(
+                await self.index.fragments_of([r.id for r in new if r.id not in self._fragments])
+            )
+        return rows, fetched
 
     async def _fragment_rows(
         self, row: SegmentRow, fetched: dict[int, list[FragmentRow]] | None = None
@@ -191,9 +198,7 @@ class PlaybackMediaService:
         sources: list[SourceSegment] = []
         growing: set[int] = set()
         previous: tuple[tuple[object, ...], InitInfo] | None = None
-        rows = await self._segments(channel_id, stream, start_us, end_us)
-        # One query per 500 segments rather than one per segment.
-        fetched = await self.index.fragments_of([r.id for r in rows if r.id not in self._fragments])
+        rows, fetched = await self._segments(channel_id, stream, start_us, end_us)
         for row in rows:
             if row.state != "closed":
                 growing.add(row.id)
