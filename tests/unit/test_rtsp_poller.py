@@ -50,14 +50,17 @@ async def test_poller_relaxes_while_no_connection_wants_low_latency() -> None:
     assert poller.handle is None
 
 
-def test_hub_low_latency_counts_only_readers_woken_per_packet() -> None:
+def test_hub_low_latency_counts_only_readers_that_want_it() -> None:
     hub = Hub("t")
     assert not hub.low_latency
     recorder = hub.reader("recorder", 100, wake_on_keyframe=True)
+    assert not hub.low_latency
+    rtsp = hub.reader("rtsp", 100, low_latency=False)  # plays from a jitter buffer
     assert not hub.low_latency
     viewer = hub.reader("viewer", 100)
     assert hub.low_latency
     viewer.close()
     assert not hub.low_latency
     recorder.close()
+    rtsp.close()
     assert not hub.low_latency and hub.readers == 0

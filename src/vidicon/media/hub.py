@@ -50,15 +50,27 @@ class HubReader:
     GOP boundaries) is woken only by a video keyframe, a control item, a
     queue half full, or close: it then drains a whole GOP in one go instead
     of being scheduled for every packet.
+
+    A reader that is not ``low_latency`` (a recorder, or an RTSP client that
+    plays from its own jitter buffer) does not ask the source to hand over
+    packets as soon as they arrive: while only such readers are attached the
+    source reads in bigger, rarer batches (see ``Hub.low_latency``).
     """
 
     def __init__(
-        self, hub: Hub, name: str, max_items: int, *, wake_on_keyframe: bool = False
+        self,
+        hub: Hub,
+        name: str,
+        max_items: int,
+        *,
+        wake_on_keyframe: bool = False,
+        low_latency: bool = True,
     ) -> None:
         self.hub = hub
         self.name = name
         self.max_items = max_items
         self.wake_on_keyframe = wake_on_keyframe
+        self.low_latency = low_latency and not wake_on_keyframe
         self._wake_at = max(1, max_items // 2)
         self.dropped_packets = 0
         self.overflows = 0
@@ -178,16 +190,24 @@ class Hub:
     def low_latency(self) -> bool:
         """Whether a reader wants each packet as soon as it comes (a live viewer).
 
-        Readers woken only at keyframes (the recorder) do not count: a source
-        may batch its reads more while only those are attached.
+        Readers that are not ``low_latency`` (the recorder, RTSP clients) do
+        not count: a source may batch its reads more while only those are
+        attached.
         """
         return self._low_latency
 
     def reader(
-        self, name: str, max_items: int = 512, *, wake_on_keyframe: bool = False
+        self,
+        name: str,
+        max_items: int = 512,
+        *,
+        wake_on_keyframe: bool = False,
+        low_latency: bool = True,
     ) -> HubReader:
         """A new reader, primed with the current GOP so it starts on a keyframe."""
-        reader = HubReader(self, name, max_items, wake_on_keyframe=wake_on_keyframe)
+        reader = HubReader(
+            self, name, max_items, wake_on_keyframe=wake_on_keyframe, low_latency=low_latency
+        )
         if self.live and self.info is not None:
             reader._offer(StreamStart(self.info, self.session))
             for packet in self._gop:
@@ -202,7 +222,7 @@ class Hub:
 
     def _readers_changed(self) -> None:
         self._fan = tuple(self._readers)
-        self._low_latency = any(not r.wake_on_keyframe for r in self._fan)
+        self._low_latency = any(r.low_latency for r in self._fan)
 
     def last_keyframe(self) -> tuple[Packet, StreamInfo] | None:
         """The current GOP's keyframe and the codecs it uses; None while there is none."""

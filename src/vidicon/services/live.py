@@ -114,9 +114,12 @@ class LiveService:
         stream: str,
         name: str,
         max_items: int = DEFAULT_READER_ITEMS,
+        *,
+        low_latency: bool = True,
     ) -> HubReader:
-        """A new reader of the stream, starting at the current GOP's keyframe."""
-        return self.hub(user, channel_id, stream).reader(name, max_items)
+        """A new reader of the stream, starting at the current GOP's keyframe;
+        ``low_latency=False`` for a client that buffers anyway (see HubReader)."""
+        return self.hub(user, channel_id, stream).reader(name, max_items, low_latency=low_latency)
 
     def preferred_stream(self, user: User, channel_id: int, prefer: StreamName) -> StreamName:
         """``prefer`` if the channel has it, else the main stream."""

@@ -62,7 +62,11 @@ class RestreamService:
         else:
             user = await self.auth.verify_password(username, password or "")
         channel_id, stream = parse_rtsp_path(path)
-        return self.live.reader(user, channel_id, stream, f"rtsp:{user.username}", READER_ITEMS)
+        # RTSP players buffer (VLC 1 s, FFmpeg's reorder queue): they need no
+        # per-packet delivery, and big rare writes cost half the CPU per viewer.
+        return self.live.reader(
+            user, channel_id, stream, f"rtsp:{user.username}", READER_ITEMS, low_latency=False
+        )
 
     async def start(self) -> None:
         """Listen on ``live.rtsp_port`` (0: off). A port in use is logged, not fatal:
