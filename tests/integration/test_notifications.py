@@ -255,15 +255,18 @@ async def test_a_dead_endpoint_delays_neither_the_others_nor_the_bus(tmp_path: P
                 await app.events.publish(Event(EventKind.USER, f"n{i}", T0_US + i))
                 for i in range(10)
             ]  # every publish returned although two notifiers are stuck
-            dead, _ = app.notifications.notifiers[1], app.notifications.notifiers[2]
+            no_broker, dead, live = app.notifications.notifiers
             last = published[-1].id
             await until(
-                lambda: any(json.loads(b)["id"] == last for _, b, _ in hook.requests),
-                "the last event at the live webhook",
+                lambda: any(json.loads(b)["id"] == last for _, b, _ in hook.requests)
+                and live.delivery.sent == len(hook.requests),
+                "the last event at the live webhook, acknowledged",
             )
             # The black hole is still on its first try of its first event.
             assert (dead.delivery.sent, dead.delivery.failed, dead.delivery.retries) == (0, 0, 0)
             assert dead.subscription.dropped >= 1  # it lost its oldest, nobody waited
+            assert no_broker.delivery.sent == 0 and no_broker.subscription.dropped >= 1
+            assert live.delivery.failed == 0
             ids = [json.loads(b)["id"] for _, b, _ in hook.requests]
             assert ids == sorted(ids)
             assert all(valid for _, _, valid in hook.requests)

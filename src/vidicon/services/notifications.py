@@ -22,10 +22,11 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vidicon.base.errors import VidiconError
 from vidicon.config import Config, NotificationsConfig
-from vidicon.core.events import Event
+from vidicon.core.events import Event, EventKind
 from vidicon.notify.delivery import Backoff, Delivery, Sender
 from vidicon.notify.ftp import FtpSender
 from vidicon.notify.message import Notice, build_notice, phase_of
@@ -42,6 +43,14 @@ log = logging.getLogger(__name__)
 _SYSTEM = User(0, "notifications", is_admin=True)
 SNAPSHOT_WIDTH = 1280  # live snapshots for mail and FTP; smaller sources stay as they are
 REMEMBERED = 4096  # lasting events whose beginning a notifier remembers
+
+
+class _Filters(Protocol):
+    @property
+    def kinds(self) -> tuple[EventKind, ...] | None: ...
+
+    @property
+    def channels(self) -> tuple[int, ...] | None: ...
 
 
 @dataclass(slots=True)
@@ -86,10 +95,10 @@ class NotificationService:
         self.public_url = self.config.public_url or f"http://{server.host}:{server.http_port}"
         self.notifiers: list[Notifier] = []
 
-    def senders(self) -> list[tuple[Sender, object]]:
-        """Every configured sender with its notifier's filters (a config section)."""
+    def senders(self) -> list[tuple[Sender, _Filters]]:
+        """Every configured sender with the filters of its section."""
         c = self.config
-        found: list[tuple[Sender, object]] = []
+        found: list[tuple[Sender, _Filters]] = []
         if c.mqtt is not None:
             found.append((MqttSender(c.mqtt), c.mqtt))
         for number, hook in enumerate(c.webhooks, 1):
@@ -103,13 +112,11 @@ class NotificationService:
     async def start(self) -> None:
         c = self.config
         backoff = Backoff(c.retry_initial_s, c.retry_max_s, c.attempts)
-        for sender, section in self.senders():
+        for sender, filters in self.senders():
             subscription = self.events.subscribe(
-                kinds=getattr(section, "kinds", None),
-                channels=getattr(section, "channels", None),
-                maxsize=c.queue,
+                kinds=filters.kinds, channels=filters.channels, maxsize=c.queue
             )
-            wants_snapshot = isinstance(sender, (SmtpSender, FtpSender))
+            wants_snapshot = isinstance(sender, SmtpSender | FtpSender)
             notifier = Notifier(Delivery(sender, backoff), subscription, wants_snapshot)
             notifier.task = asyncio.create_task(self._run(notifier), name=f"notify {sender.name}")
             self.notifiers.append(notifier)
