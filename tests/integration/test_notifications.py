@@ -258,8 +258,10 @@ async def test_a_dead_endpoint_delays_neither_the_others_nor_the_bus(tmp_path: P
             no_broker, dead, live = app.notifications.notifiers
             last = published[-1].id
             await until(
-                lambda: any(json.loads(b)["id"] == last for _, b, _ in hook.requests)
-                and live.delivery.sent == len(hook.requests),
+                lambda: (
+                    any(json.loads(b)["id"] == last for _, b, _ in hook.requests)
+                    and live.delivery.sent == len(hook.requests)
+                ),
                 "the last event at the live webhook, acknowledged",
             )
             # The black hole is still on its first try of its first event.
