@@ -4,7 +4,8 @@
 # which plays the independent IP camera in integration tests, and Chromium,
 # the browser that plays our pages in the live tests (driven by Playwright),
 # and VLC (headless cvlc with its base plugins), a third-party player of our
-# RTSP restream and LL-HLS.
+# RTSP restream and LL-HLS, and Mosquitto, the MQTT broker of the notification
+# tests.
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,7 @@ packages=(
   chromium
   vlc-bin
   vlc-plugin-base
+  mosquitto
 )
 
 missing=()

@@ -23,6 +23,7 @@ from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
+from vidicon.services.notifications import NotificationService
 from vidicon.services.playback import PlaybackService
 from vidicon.services.playback_media import PlaybackMediaService
 from vidicon.services.recordings import RecordingService
@@ -37,6 +38,8 @@ from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
 
 log = logging.getLogger(__name__)
+
+EVENT_IMAGES = "event-images"  # event pictures: Event.images are relative to this
 
 
 @dataclass
@@ -78,10 +81,14 @@ class Vidicon:
         )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
+        self.notifications = NotificationService(
+            self.config, self.events, self.channels, self.snapshots, data_dir / EVENT_IMAGES
+        )
 
     async def start(self) -> None:
         await self.db.migrate()
         await self.events.start()
+        await self.notifications.start()
         self.reconcile_report = await reconcile(self.data_dir, self.index, self.clock.now_us())
         log.info("start-up reconcile: %s", self.reconcile_report)
         self.setup_secret = await self.auth.bootstrap(
@@ -111,5 +118,6 @@ class Vidicon:
         await self.webrtc.stop()
         await self.hls.stop()
         await self.runtime.shutdown()
+        await self.notifications.stop()
         await self.events.stop()
         await self.db.close()

@@ -28,15 +28,59 @@ Example (every key optional)::
     webrtc_ice_servers = []         # STUN/TURN for WebRTC, e.g. ["stun:stun.example.net:3478",
                                     # "turn:user:password@turn.example.net:3478?transport=udp"];
                                     # none: host candidates only (same machine or LAN)
+    [notifications]                 # every notifier: own queue, retries with backoff, never blocks
+    public_url = "https://nvr.example.net"  # base of image links (default: the server address)
+    retry_initial_s = 1.0           # first retry delay; doubles up to retry_max_s, with jitter
+    retry_max_s = 60.0
+    attempts = 8                    # tries per message before it is given up (counted, logged)
+    queue = 256                     # events a notifier may lag behind; beyond, the oldest are lost
+
+    [notifications.mqtt]            # topics <prefix>/<channel id or "system">/<kind>;
+    host = "broker.example.net"     # <prefix>/status is a retained "online"/"offline" (last will)
+    port = 1883
+    username = "vidicon"
+    password = "..."                # secrets are never logged or returned by any API
+    tls = false
+    ca_file = "/etc/ssl/certs/broker-ca.pem"  # optional; default: the system's trust store
+    topic_prefix = "vidicon"
+    qos = 1
+    kinds = ["motion", "lpr"]       # optional filters on every notifier: event kinds ...
+    channels = [1, 2]               # ... and channel ids (events of no channel always pass)
+
+    [[notifications.webhooks]]      # POST of the JSON message; several allowed
+    url = "https://hooks.example.net/vidicon"
+    secret = "..."                  # signs: X-Vidicon-Signature: t=<unix s>,v1=<hex HMAC-SHA256
+    timeout_s = 10.0                #   of "<t>.<body>">; see docs/design/0018-notifications.md
+
+    [notifications.email]           # one mail per event, the snapshot JPEG attached
+    host = "smtp.example.net"
+    port = 587
+    starttls = true                 # or ssl = true (implicit TLS, port 465)
+    username = "nvr@example.net"
+    password = "..."
+    from = "nvr@example.net"
+    to = ["guard@example.net"]
+    attach_snapshot = true
+
+    [notifications.ftp]             # uploads each event's snapshot JPEG
+    host = "ftp.example.net"
+    port = 21
+    username = "nvr"
+    password = "..."
+    directory = "/incoming/vidicon"
+    passive = true
+    tls = false                     # explicit FTPS (AUTH TLS, protected data channel)
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from vidicon.core.events import EventKind
 from vidicon.db.database import sqlite_url
 
 
@@ -76,6 +120,109 @@ class LiveConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: Path | None = None
+    topic_prefix: str = "vidicon"
+    qos: int = 1
+    kinds: tuple[EventKind, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_port(self.port)
+        if self.qos not in (0, 1, 2):
+            raise ValueError("qos must be 0, 1 or 2")
+        prefix = self.topic_prefix
+        if not prefix or prefix.startswith("/") or prefix.endswith("/") or set(prefix) & {"+", "#"}:
+            raise ValueError("topic_prefix: a topic without wildcards or outer slashes")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str = field(repr=False)  # may hold a token in its path or query
+    secret: str | None = field(default=None, repr=False)
+    kinds: tuple[EventKind, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an http:// or https:// address")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    host: str
+    to: tuple[str, ...]
+    sender: str  # the "from" key
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    attach_snapshot: bool = True
+    kinds: tuple[EventKind, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check_port(self.port)
+        if not self.to or not all("@" in a for a in self.to) or "@" not in self.sender:
+            raise ValueError("from and to need e-mail addresses")
+        if self.starttls and self.ssl:
+            raise ValueError("choose starttls or ssl, not both")
+
+
+@dataclass(frozen=True, slots=True)
+class FtpConfig:
+    host: str
+    port: int = 21
+    username: str = "anonymous"
+    password: str = field(default="", repr=False)
+    directory: str = "/"
+    passive: bool = True
+    tls: bool = False
+    kinds: tuple[EventKind, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check_port(self.port)
+        if any(part in ("..", ".") for part in self.directory.split("/")) or "\n" in self.directory:
+            raise ValueError("directory: an absolute or relative path without . or ..")
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    public_url: str | None = None  # base of image links; default: the server's own address
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+    attempts: int = 8  # tries per message before it is given up
+    queue: int = 256  # events one notifier may lag behind (the oldest are lost beyond)
+    mqtt: MqttConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+    email: EmailConfig | None = None
+    ftp: FtpConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.queue < 1:
+            raise ValueError("attempts and queue must be at least 1")
+        if not 0 < self.retry_initial_s <= self.retry_max_s:
+            raise ValueError("retry delays: 0 < retry_initial_s <= retry_max_s")
+
+
+def _check_port(port: int) -> None:
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -83,6 +230,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     database_url: str | None = None
     simulated_cameras: int = 0  # `vidicon demo` sets 4
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
 
     @property
     def db_url(self) -> str:
@@ -108,6 +256,7 @@ def load_config(path: Path | None) -> Config:
         sources=_section(SourcesConfig, raw.get("sources", {})),
         live=_section(LiveConfig, raw.get("live", {})),
         database_url=raw.get("database", {}).get("url"),
+        notifications=_notifications(raw.get("notifications", {})),
     )
 
 
@@ -122,6 +271,51 @@ def _section(cls: Any, values: dict[str, Any]) -> Any:
             value = Path(value)
         converted[key] = value
     return cls(**converted)
+
+
+def _notifications(values: dict[str, Any]) -> NotificationsConfig:
+    values = dict(values)
+    mqtt, email, ftp = values.pop("mqtt", None), values.pop("email", None), values.pop("ftp", None)
+    hooks = values.pop("webhooks", [])
+    if not isinstance(hooks, list):
+        raise ConfigError("[[notifications.webhooks]] is a list of tables")
+    try:
+        base: NotificationsConfig = _section(NotificationsConfig, values)
+        return replace(
+            base,
+            mqtt=None if mqtt is None else _notifier(MqttConfig, mqtt),
+            webhooks=tuple(_notifier(WebhookConfig, hook) for hook in hooks),
+            email=None if email is None else _notifier(EmailConfig, email),
+            ftp=None if ftp is None else _notifier(FtpConfig, ftp),
+        )
+    except ValueError as exc:  # a bad value; the message names it, never its secret
+        raise ConfigError(f"[notifications]: {exc}") from None
+
+
+def _notifier(cls: Any, values: dict[str, Any]) -> Any:
+    """One notifier table: lists become tuples, event kinds are checked."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"[notifications] {cls.__name__} must be a table")
+    values = dict(values)
+    if "from" in values:
+        values["sender"] = values.pop("from")
+    known = {f.name for f in fields(cls)}
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.name not in values and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if set(values) - known or missing:
+        names = sorted(set(values) - known) + [f"missing {m}" for m in missing]
+        raise ConfigError(f"[notifications] {cls.__name__}: {', '.join(names)}")
+    if "kinds" in values:
+        values["kinds"] = tuple(EventKind(kind) for kind in values["kinds"])
+    for key in ("to", "channels"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if values.get("ca_file"):
+        values["ca_file"] = Path(values["ca_file"])
+    return cls(**values)
 
 
 def with_overrides(

@@ -15,6 +15,7 @@ FORBIDDEN = {
     "storage": {"services", "api", "app", "cli"},
     "media": {"services", "api", "app", "cli"},
     "detect": {"services", "api", "app", "cli"},
+    "notify": {"services", "api", "app", "cli", "db", "storage", "media"},
     "services": {"api", "cli"},
     "api/dialects": {"db", "storage", "media"},
 }
