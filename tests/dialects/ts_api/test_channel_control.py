@@ -79,13 +79,13 @@ async def test_ptz_presets_outputs_and_codes(
         "code": 0,
         "message": "Success",
     }
-    assert head._velocity == (0.5, 0.5, 0.0)
+    assert head.velocity == (0.5, 0.5, 0.0)
     await get(http, f"/api/channel/ptz?ch={ch}&zoom=-0.5")
-    assert head._velocity == (0.5, 0.5, -0.5)
+    assert head.velocity == (0.5, 0.5, -0.5)
     await get(http, f"/api/channel/ptz?ch={ch}&move")  # no numbers: stop
-    assert head._velocity == (0.0, 0.0, 0.0)
+    assert head.velocity == (0.0, 0.0, 0.0)
     await get(http, f"/api/channel/ptz?ch={ch}&move=-1")
-    assert head._velocity[:2] == (-1.0, 0.0)
+    assert head.velocity[:2] == (-1.0, 0.0)
     await get(http, f"/api/channel/ptz?ch={ch}&stop")
     await get(http, f"/api/channel/ptz?ch={ch}&home")
     assert head.view() == View()

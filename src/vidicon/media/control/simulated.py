@@ -88,6 +88,11 @@ class VirtualHead:
         with self._lock:
             return self._settle()
 
+    @property
+    def velocity(self) -> tuple[float, float, float]:
+        """Pan, tilt and zoom speeds now (-1..1)."""
+        return self._velocity
+
     def move(self, pan: float, tilt: float) -> None:
         with self._lock:
             self._settle()
