@@ -18,6 +18,7 @@ from vidicon.db.timeline import TimelineIndex
 from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
+from vidicon.services.device_control import DeviceControlService
 from vidicon.services.event_backup import EventBackupService
 from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
@@ -75,9 +76,10 @@ class Vidicon:
         self.exports = ExportService(
             data_dir, self.db, self.channels, self.playback_media, self.clock
         )
+        self.device_control = DeviceControlService(self.channels, self.runtime)
         self.event_backups = EventBackupService(
             data_dir, EventBackupIndex(self.db), SegmentLeases(self.db), self.index, self.channels,
-            self.playback_media, self.clock,
+            self.playback_media, self.clock, goto_preset=self.device_control.goto_preset,
         )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
@@ -116,6 +118,7 @@ class Vidicon:
         await self.playback.close_all()
         await self.restream.stop()
         await self.webrtc.stop()
+        await self.device_control.close()
         await self.hls.stop()
         await self.runtime.shutdown()
         await self.notifications.stop()

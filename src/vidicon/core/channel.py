@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -103,6 +104,45 @@ class RetentionSettings(BaseModel):
     max_bytes: int | None = Field(default=None, gt=0)
 
 
+_DEVICE_SCHEMES = ("onvif", "http", "https")
+
+
+class DeviceSettings(BaseModel):
+    """The camera as a controllable device (PTZ, relays ...): its ONVIF address.
+
+    ``onvif://host:port`` (TS-API's form) or ``http(s)://host:port``; the
+    device signs in with the main stream's username and password, so the URL
+    carries no credentials.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=300, description="onvif://host:port")
+    name: str | None = Field(default=None, max_length=128)
+
+    @field_validator("url")
+    @classmethod
+    def _valid_device_url(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in _DEVICE_SCHEMES:
+            raise ValueError("device url must be onvif://host:port")
+        try:
+            spec = parse_source("http://" + rest)
+            port = urlsplit(spec.url).port
+        except (SourceError, ValueError):
+            raise ValueError("device url must be onvif://host:port") from None
+        if spec.username or spec.password:
+            raise ValueError("device url must not carry credentials; use uid and password")
+        host = urlsplit(spec.url).hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        return f"{scheme.lower()}://{netloc}:{port or 80}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.url.split("://", 1)[1].rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class ChannelSettings(BaseModel):
     """A channel as a client creates or replaces it."""
 
@@ -114,6 +154,7 @@ class ChannelSettings(BaseModel):
     sub: StreamSettings | None = None
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    device: DeviceSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -164,3 +205,4 @@ class ChannelView(BaseModel):
     retention: RetentionSettings
     manual_recording: bool = False
     status: ChannelStatusView | None = None
+    device: DeviceSettings | None = None

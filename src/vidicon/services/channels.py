@@ -48,6 +48,10 @@ class ChannelService:
         settings, manual = await self._load(channel_id)
         return self._view(channel_id, settings, manual)
 
+    async def settings(self, channel_id: int) -> ChannelSettings:
+        """The stored settings, credentials included: for mechanisms, never for output."""
+        return (await self._load(channel_id))[0]
+
     async def ids(self) -> list[int]:
         async with self.db.read() as conn:
             return [
@@ -190,6 +194,7 @@ class ChannelService:
             retention=settings.retention,
             manual_recording=manual,
             status=self.runtime.status(channel_id),
+            device=settings.device,
         )
 
 

@@ -30,13 +30,13 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, cast
 
-from vidicon.base.errors import Conflict, InvalidInput, NotFound
+from vidicon.base.errors import Conflict, InvalidInput, NotFound, VidiconError
 from vidicon.core.clock import Clock, us_to_datetime
 from vidicon.core.zone import server_zone
 from vidicon.db.event_backups import (
@@ -49,6 +49,7 @@ from vidicon.db.event_backups import (
 )
 from vidicon.db.leases import SegmentLeases
 from vidicon.db.recordings import RecordingIndex
+from vidicon.media.control import DeviceError
 from vidicon.media.vod.assemble import MediaPlan, SourceGone
 from vidicon.media.vod.boxes import MediaFormatError
 from vidicon.services.auth import User
@@ -70,7 +71,8 @@ POLL_S = 0.5
 COPY_ATTEMPTS = 3  # plans tried when retention or a repair takes footage meanwhile
 PARALLEL_COPIES = 2
 STREAMS = ("main", "sub")
-NO_PTZ = "no PTZ control in this server yet"
+NO_PTZ = "no PTZ control in this server"
+GotoPreset = Callable[[User, int, str], Awaitable[None]]  # (user, channel, preset token)
 
 # The copy runs on behalf of the system: the user's rights were checked at the trigger.
 _SYSTEM = User(0, "event-backup", is_admin=True)
@@ -137,6 +139,7 @@ class EventBackupService:
         index_grace_s: float = INDEX_GRACE_S,
         zone: Callable[[], tzinfo] = server_zone,
         parallel: int = PARALLEL_COPIES,
+        goto_preset: GotoPreset | None = None,
     ) -> None:
         self.root = data_dir / EVENT_STORAGE_DIR
         self.backups = backups
@@ -148,6 +151,7 @@ class EventBackupService:
         self.index_grace_s = index_grace_s
         self.zone = zone
         self._copies = asyncio.Semaphore(max(1, parallel))
+        self.goto_preset = goto_preset
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     # --- lifecycle ---------------------------------------------------------
@@ -219,9 +223,11 @@ class EventBackupService:
             user.require_channel(channel_id)
 
         tasks = [dict(task) for task in trigger.tasks]
-        for task in tasks:
-            if task.get("command") == "presetGo":
-                task.update(performed=False, reason=NO_PTZ)
+        if trigger.preset_token is not None:
+            outcome = await self._preset_go(user, trigger.channel_id, trigger.preset_token)
+            for task in tasks:
+                if task.get("command") == "presetGo":
+                    task.update(outcome)
         pre, post = (backup.pre_us, backup.post_us) if backup is not None else (0, 0)
         new = NewEventBackup(
             channel_id=trigger.channel_id,
@@ -246,6 +252,20 @@ class EventBackupService:
             self._schedule(event_id)
         log.info("event %d (channel %d): %d file(s)", event_id, trigger.channel_id, len(files))
         return TriggeredEvent(event_id, timestamp, [f.path for f in files])
+
+    async def _preset_go(self, user: User, channel_id: int, token: str) -> dict[str, Any]:
+        """Move the event's camera to the preset, as the user (who needs the Control
+        right); the outcome is kept with the event's tasks."""
+        if self.goto_preset is None:
+            return {"performed": False, "reason": NO_PTZ}
+        try:
+            await self.goto_preset(user, channel_id, token)
+        except (VidiconError, DeviceError) as exc:
+            log.warning(
+                "event on channel %d: presetGo %r not performed: %s", channel_id, token, exc
+            )
+            return {"performed": False, "reason": str(exc)}
+        return {"performed": True}
 
     def _taken(self, relative: str) -> bool:
         try:

@@ -19,6 +19,7 @@ from vidicon.core.channel import ChannelSettings, ChannelStatusView, StreamSetti
 from vidicon.core.clock import Clock, us_to_datetime, us_to_iso
 from vidicon.core.sources import parse_source
 from vidicon.core.status import ChannelStatus
+from vidicon.media.control.simulated import VirtualHead
 from vidicon.media.hub import Hub
 from vidicon.media.ingest.pyav_source import PyAVOptions, PyAVSource
 from vidicon.media.ingest.rtsp_source import RtspOptions, RtspSource
@@ -66,6 +67,9 @@ class Runtime:
         self.store = store
         self.retention = retention
         self.pipelines: dict[int, ChannelPipeline] = {}
+        # Simulated cameras' PTZ heads: they outlive a restart of the channel
+        # (presets survive, as in a camera's flash) and go with its removal.
+        self.heads: dict[int, VirtualHead] = {}
         self._retention_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -89,6 +93,7 @@ class Runtime:
         async with self._lock:
             await self._stop(channel_id)
             self.pipelines.pop(channel_id, None)
+            self.heads.pop(channel_id, None)
 
     async def _start(self, pipeline: ChannelPipeline) -> None:
         loop = asyncio.get_running_loop()
@@ -154,7 +159,8 @@ class Runtime:
         hub = pipeline.hubs[name]
         if spec.kind == "simulated":
             options = SimulatedOptions.from_query(spec.query(), label=pipeline.settings.name)
-            return SimulatedSource(label, hub, self.clock, options, **common)
+            head = self.heads.setdefault(pipeline.channel_id, VirtualHead())
+            return SimulatedSource(label, hub, self.clock, options, head, **common)
         if spec.scheme == "rtsp" and stream.demuxer != "ffmpeg":
             rtsp = RtspOptions(
                 url=spec.url,
@@ -180,6 +186,12 @@ class Runtime:
             loop=loop,
         )
         return PyAVSource(label, hub, self.clock, options_av, **common)
+
+    def head(self, channel_id: int) -> VirtualHead | None:
+        """The virtual PTZ head of a running simulated camera (None for other sources)."""
+        pipeline = self.pipelines.get(channel_id)
+        source = pipeline.sources.get("main") if pipeline is not None else None
+        return source.head if isinstance(source, SimulatedSource) else None
 
     def media_path(self, relative: str) -> Path:
         media_dir = self.config.storage.media_dir

@@ -30,6 +30,7 @@ from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, BASE_URL, make_config
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
 from vidicon.db import schema
+from vidicon.media.control.simulated import View
 from vidicon.storage.retention import ChannelLimits
 
 SIM = "sim://cam?width=320&height=240&fps=15&gop=15"
@@ -96,6 +97,13 @@ async def test_trigger_names_files_and_writes_them(vidicon_app: Vidicon, tmp_pat
         await recorded_for(app, 1, 3.2)
         await recorded_for(app, 2, 3.2)
 
+        # presetGo moves the event's camera to the preset (here: home).
+        made = await admin.get("/api/channel/preset?ch=1&set=preset1")
+        assert made.json()["code"] == 0, made.text
+        head = app.runtime.head(1)
+        assert head is not None
+        head.go(View(0.5, 0.5, 0.5))
+
         # The event's own channel is copied even if chids leaves it out; channels
         # come in ascending order.
         before = time.time()
@@ -107,6 +115,7 @@ async def test_trigger_names_files_and_writes_them(vidicon_app: Vidicon, tmp_pat
         }
         first = await admin.put(TRIGGER, json=body)
         after = time.time()
+        assert head.view() == View()
         assert first.status_code == 200, first.text
         event_a = first.json()["eventId"]
         urls_a = first.json()["videoURLs"]
@@ -131,7 +140,8 @@ async def test_trigger_names_files_and_writes_them(vidicon_app: Vidicon, tmp_pat
             f"/event-storage/e/{stamp.format(2)}(3).mp4",
         ]
         # No eventBackup task: an event id, no files. Footage long gone: the file fails.
-        bare = await admin.put(TRIGGER, json={"chid": 1, "title": "note"})
+        no_preset = [{"command": "presetGo", "token": "nope"}]
+        bare = await admin.put(TRIGGER, json={"chid": 1, "title": "note", "tasks": no_preset})
         assert bare.status_code == 200 and bare.json()["videoURLs"] == []
         assert bare.json()["eventId"] > third.json()["eventId"] > dup.json()["eventId"] > event_a
         old = (second - timedelta(days=1)).isoformat()
@@ -158,8 +168,10 @@ async def test_trigger_names_files_and_writes_them(vidicon_app: Vidicon, tmp_pat
         record = await app.event_backups.backups.get(event_a)
         assert record is not None and record.state == "done" and record.title == "fire outbreak"
         assert record.comment == body["comment"]
-        preset = {"command": "presetGo", "token": "preset1", "performed": False}
-        assert record.tasks[0] == {**preset, "reason": "no PTZ control in this server yet"}
+        assert record.tasks[0] == {"command": "presetGo", "token": "preset1", "performed": True}
+        unknown = await app.event_backups.backups.get(bare.json()["eventId"])
+        assert unknown is not None and unknown.tasks[0]["performed"] is False
+        assert "no preset" in unknown.tasks[0]["reason"]
         failed = await app.event_backups.backups.get(gone.json()["eventId"])
         assert failed is not None and failed.state == "failed"
         gone_url = gone.json()["videoURLs"][0]

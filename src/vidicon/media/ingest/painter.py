@@ -3,12 +3,23 @@
 Frames are painted straight into YUV 4:2:0 planes with numpy slicing (no
 image library, no per-pixel Python loops). Digits are seven-segment glyphs,
 so the clock stays readable after heavy compression.
+
+With a virtual PTZ head (``view``), a band across the lower middle shows a
+fixed "world" of tiles through the head's window: panning and tilting shift
+it, zooming magnifies it, so a PTZ command visibly changes the picture.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
+
+from vidicon.media.control.simulated import View
+
+TILES_ACROSS = 8  # world tiles across the band at zoom 0
+MAX_MAGNIFY = 4.0  # at zoom 1
 
 # Segments: a top, b upper right, c lower right, d bottom, e lower left, f upper left, g middle.
 _DIGITS = {
@@ -27,7 +38,14 @@ _DIGITS = {
 
 
 class Painter:
-    def __init__(self, width: int, height: int, label: str = "", noise_percent: int = 0) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        label: str = "",
+        noise_percent: int = 0,
+        view: Callable[[], View] | None = None,
+    ) -> None:
         if width % 2 or height % 2:
             raise ValueError("width and height must be even")
         self.width = width
@@ -42,6 +60,9 @@ class Painter:
         # search finds nothing), so the encoder spends its whole bitrate.
         self.noise_rows = height * noise_percent // 100 // 2 * 2
         self._rng = np.random.default_rng(7)
+        self.view = view
+        self.band = (height * 11 // 20 // 2 * 2, height * 17 // 20 // 2 * 2)  # rows of the world
+        self._world: tuple[View, npt.NDArray[np.uint8]] | None = None
 
     def paint(self, frame_index: int, text: str) -> npt.NDArray[np.uint8]:
         """One yuv420p picture as the (h*3/2, w) array PyAV expects."""
@@ -56,6 +77,9 @@ class Painter:
         y = y if y < h - size else 2 * (h - size) - y
         x = (frame_index * 5) % (w - size)
         luma[y : y + size, x : x + size] = 235
+        if self.view is not None:
+            top, bottom = self.band
+            luma[top:bottom] = self._world_band(self.view())
         chroma = out[h:]
         chroma[:] = 128
         chroma[: h // 4, : w // 2] = 90 + (frame_index % 60)  # slowly changing tint
@@ -65,6 +89,22 @@ class Painter:
             )
         self._draw_text(luma, text, self.stroke * 2, self.stroke * 2)
         return out
+
+    def _world_band(self, view: View) -> npt.NDArray[np.uint8]:
+        """The world seen through the head's window (cached while the head is still)."""
+        if self._world is not None and self._world[0] == view:
+            return self._world[1]
+        top, bottom = self.band
+        span = 1.0 / (1.0 + (MAX_MAGNIFY - 1.0) * view.zoom)  # world units across
+        cols = (np.arange(self.width) / self.width - 0.5) * span + view.pan
+        rows = (0.5 - np.arange(bottom - top) / self.width) * span + view.tilt
+        tx = np.floor(cols * TILES_ACROSS).astype(np.int64)
+        ty = np.floor(rows * TILES_ACROSS).astype(np.int64)
+        # A tile's brightness from its coordinates: no period a small move could hide.
+        shade = (tx[None, :] * 37 + ty[:, None] * 91 + (tx[None, :] * ty[:, None]) % 7) % 11
+        band = (shade * 18 + 30).astype(np.uint8)
+        self._world = (view, band)
+        return band
 
     def _draw_text(self, luma: npt.NDArray[np.uint8], text: str, x: int, y: int) -> None:
         dw, dh, s = self.digit_w, self.digit_h, self.stroke

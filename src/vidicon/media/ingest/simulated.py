@@ -2,7 +2,9 @@
 
 The picture carries the current date and time burnt in, so recordings,
 playback and exports can be checked by eye. Parameters come from the source
-URL: ``sim://?width=640&height=360&fps=15&gop=30&audio=1``.
+URL: ``sim://?width=640&height=360&fps=15&gop=30&audio=1``. A virtual PTZ
+head (:mod:`vidicon.media.control.simulated`) moves the scene it paints, and
+its reboot restarts the stream as a real camera's would.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import numpy as np
 
 from vidicon.core.clock import Clock, us_to_datetime
 from vidicon.core.media import AudioConfig, Packet, StreamInfo, Track, VideoConfig
+from vidicon.core.status import ChannelStatus
 from vidicon.media import aac, h264
+from vidicon.media.control.simulated import VirtualHead
 from vidicon.media.hub import Hub
 from vidicon.media.ingest.painter import Painter
-from vidicon.media.ingest.source import ThreadSource
+from vidicon.media.ingest.source import SourceFailure, ThreadSource
 from vidicon.media.ingest.timeline import Timeline
 
 SAMPLE_RATE = 16_000
@@ -62,10 +66,17 @@ class SimulatedOptions:
 
 class SimulatedSource(ThreadSource):
     def __init__(
-        self, name: str, hub: Hub, clock: Clock, options: SimulatedOptions, **kw: Any
+        self,
+        name: str,
+        hub: Hub,
+        clock: Clock,
+        options: SimulatedOptions,
+        head: VirtualHead | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(name, hub, clock, **kw)
         self.options = options
+        self.head = head
 
     def session(self) -> None:
         o = self.options
@@ -93,7 +104,10 @@ class SimulatedSource(ThreadSource):
         timeline = Timeline(self.clock)
         timeline.add_track(Track.VIDEO, 90_000, Fraction(1, o.fps))
         timeline.add_track(Track.AUDIO, SAMPLE_RATE, Fraction(1, SAMPLE_RATE))
-        painter = Painter(o.width, o.height, o.label, o.noise_percent)
+        head = self.head
+        view = head.view if head is not None else None
+        reboots = head.reboots if head is not None else 0
+        painter = Painter(o.width, o.height, o.label, o.noise_percent, view)
         audio_config = (
             AudioConfig(aac.build_asc(2, SAMPLE_RATE, 1), SAMPLE_RATE, 1) if audio else None
         )
@@ -109,6 +123,8 @@ class SimulatedSource(ThreadSource):
             delay = due - time.monotonic()
             if delay > 0 and self._stop_event.wait(delay):
                 return
+            if head is not None and head.reboots != reboots:
+                raise SourceFailure(ChannelStatus.NO_RESPONSE, "the camera is rebooting")
             if delay < -2.0:  # fell far behind (suspended?): skip ahead, keep cadence
                 origin = time.monotonic() - frame_index / o.fps
             text = us_to_datetime(self.clock.now_us()).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4]

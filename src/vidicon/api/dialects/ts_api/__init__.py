@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from vidicon.api.dialects.ts_api import event_videos, export, find, routes
+from vidicon.api.dialects.ts_api import channel, channel_admin, event_videos, export, find, routes
 
 router = APIRouter()
 for _module in (routes, find, export, event_videos):
+    router.include_router(_module.router)
+for _module in (channel, channel_admin):
     router.include_router(_module.router)
 
 __all__ = ["router"]
