@@ -697,7 +697,8 @@ def rtsp_fanout(cam: RtspCamera, work: Path, viewers: int, seconds: float) -> No
         gst.wait(10)
     theirs = (busy_g - idle_g) / (viewers - 1)
     print(
-        f"   Vidicon   cpu per viewer {ours * 100:.3f} %  (ingest+record, one reader {idle * 100:.1f} %)"
+        f"   Vidicon   cpu per viewer {ours * 100:.3f} %"
+        f"  (ingest+record, one reader {idle * 100:.1f} %)"
     )
     print(f"   GStreamer cpu per viewer {theirs * 100:.3f} %  (one reader {idle_g * 100:.1f} %)")
     print(f"   ratio {ours / theirs:.2f}x  (goal <= 1.0x)")
