@@ -5,6 +5,7 @@
 # the browser that plays our pages in the live tests (driven by Playwright),
 # and VLC (headless cvlc with its base plugins), a third-party player of our
 # RTSP restream and LL-HLS.
+# smartctl (smartmontools) reads disk health for TS-API's /api/system?hddsmart.
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,7 @@ packages=(
   chromium
   vlc-bin
   vlc-plugin-base
+  smartmontools
 )
 
 missing=()

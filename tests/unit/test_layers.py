@@ -15,6 +15,7 @@ FORBIDDEN = {
     "storage": {"services", "api", "app", "cli"},
     "media": {"services", "api", "app", "cli"},
     "detect": {"services", "api", "app", "cli"},
+    "host": {"db", "storage", "media", "detect", "services", "api", "app", "cli"},
     "services": {"api", "cli"},
     "api/dialects": {"db", "storage", "media"},
 }
