@@ -34,7 +34,9 @@ from vidicon.core.zone import server_zone
 from vidicon.db.usage import RecordedUsage, UsageQueries
 from vidicon.host import hardware
 from vidicon.host.load import Load, LoadMeter, MemoryLoad, memory_load
-from vidicon.host.smart import SmartCode, SmartReport, read_smart
+from vidicon.host.smart import SmartCode as SmartCode
+from vidicon.host.smart import SmartReport as SmartReport
+from vidicon.host.smart import read_smart
 from vidicon.services.auth import User
 from vidicon.services.channels import MAX_CHANNELS
 from vidicon.storage.retention import Retention

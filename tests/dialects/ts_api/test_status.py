@@ -4,6 +4,7 @@ language, recording status, ``ch``, and per-channel permission."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -11,8 +12,11 @@ import httpx
 import pytest
 
 from tests.conftest import make_client
+from vidicon.api.dialects.ts_api import translate as tr
 from vidicon.app import Vidicon
+from vidicon.core.zone import server_zone
 
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d")
 SIM = "sim://cam?width=160&height=96&fps=10&gop=10"
 
 
@@ -79,20 +83,31 @@ async def test_users_see_only_their_channels(
         assert (await guard.get("/api/status?ch=1,2")).status_code == 403
 
 
-async def test_a_running_camera_is_connected_and_recording(
+async def test_running_cameras_recording_and_a_recording_failure(
     vidicon_app: Vidicon, admin_client: httpx.AsyncClient
 ) -> None:
-    await add_channels(admin_client, 1, recording={"mode": "continuous"})
+    # Channel 2's recordings directory is a file: its recorder cannot create segments.
+    blocked = vidicon_app.data_dir / "recordings" / "ch2"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"not a directory")
+    await add_channels(admin_client, 2, recording={"mode": "continuous"})
     deadline = time.monotonic() + 20
     while True:
         answer = await status(admin_client, "?verbose&recordingStatus")
-        if answer[0].get("recordingStatus", {}).get("recording") or time.monotonic() > deadline:
+        done = answer[0]["recordingStatus"]["recording"] and (
+            "timestampRecordingFailure" in answer[1]["recordingStatus"]
+        )
+        if done or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    assert answer == [
-        {
-            "chid": 1,
-            "status": {"code": 200, "message": "Connected"},
-            "recordingStatus": {"streaming": True, "recording": True},
-        }
-    ]
+    assert answer[0] == {
+        "chid": 1,
+        "status": {"code": 200, "message": "Connected"},
+        "recordingStatus": {"streaming": True, "recording": True},
+    }
+    failed = answer[1]["recordingStatus"]
+    assert answer[1]["status"] == {"code": 200, "message": "Connected"}
+    assert (failed["streaming"], failed["recording"]) == (True, False)
+    moment = tr.parse_time(failed["timestampRecordingFailure"], server_zone())
+    assert abs(moment - vidicon_app.clock.now_us()) < 20_000_000
+    assert TIME.fullmatch(failed["timestampRecordingFailure"])

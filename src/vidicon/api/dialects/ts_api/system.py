@@ -25,11 +25,12 @@ from vidicon.api.dialects.ts_api.lang import ENGLISH, language, text
 from vidicon.api.native.security import AppDep, CurrentUser
 from vidicon.base.errors import InvalidInput
 from vidicon.core.zone import server_zone
-from vidicon.host.smart import SmartCode, SmartReport
 from vidicon.services.system import (
     HostInfo,
     RebootDisabled,
     RecordingStorage,
+    SmartCode,
+    SmartReport,
     SystemService,
 )
 
