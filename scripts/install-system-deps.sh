@@ -6,6 +6,7 @@
 # and VLC (headless cvlc with its base plugins), a third-party player of our
 # RTSP restream and LL-HLS, and Mosquitto, the MQTT broker of the notification
 # tests.
+# smartctl (smartmontools) reads disk health for TS-API's /api/system?hddsmart.
 set -euo pipefail
 
 packages=(
@@ -22,6 +23,7 @@ packages=(
   vlc-bin
   vlc-plugin-base
   mosquitto
+  smartmontools
 )
 
 missing=()

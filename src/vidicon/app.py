@@ -15,8 +15,10 @@ from vidicon.db.events import EventStore
 from vidicon.db.leases import SegmentLeases
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
+from vidicon.db.usage import UsageQueries
 from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
+from vidicon.services.channel_status import ChannelStatusService
 from vidicon.services.channels import ChannelService
 from vidicon.services.device_control import DeviceControlService
 from vidicon.services.event_backup import EventBackupService
@@ -31,6 +33,7 @@ from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
+from vidicon.services.system import SystemService
 from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
@@ -86,6 +89,10 @@ class Vidicon:
         self.notifications = NotificationService(
             self.config, self.events, self.channels, self.snapshots, data_dir / EVENT_IMAGES
         )
+        self.system = SystemService(
+            self.config, data_dir, UsageQueries(self.db), self.retention, self.clock
+        )
+        self.channel_status = ChannelStatusService(self.channels, self.runtime)
 
     async def start(self) -> None:
         await self.db.migrate()

@@ -7,12 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from vidicon import __version__
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
 from vidicon.config import ConfigError, load_config, with_overrides
+from vidicon.process import serve
 
 DEMO_CAMERAS = 4
 
@@ -53,11 +52,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     vidicon = Vidicon(config)
     app = create_app(vidicon)
-    uvicorn.run(
-        app,
-        host=config.server.host,
-        port=config.server.http_port,
-        log_level=args.log_level,
-        access_log=args.log_level == "debug",
-    )
+    serve(vidicon, app, args.log_level)
     return 0

@@ -5,6 +5,9 @@ Example (every key optional)::
     [server]
     host = "0.0.0.0"
     http_port = 8080
+    site_name = "Warehouse"         # default: the host name
+    allow_reboot = false            # TS-API /api/system?reboot reboots the machine when true
+    reboot_command = ["systemctl", "reboot"]
 
     [storage]
     data_dir = "/var/lib/vidicon"
@@ -88,6 +91,9 @@ from vidicon.db.database import sqlite_url
 class ServerConfig:
     host: str = "127.0.0.1"
     http_port: int = 8080
+    site_name: str = ""  # the name clients show for this server; empty: the host name
+    allow_reboot: bool = False  # let administrators reboot the machine through the API
+    reboot_command: tuple[str, ...] = ("systemctl", "reboot")  # argument list, no shell
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ async def test_every_route_requires_credentials(
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert documented <= routes
     public = {"/v1/setup", "/v1/auth/login", "/v1/auth/logout"}
+    public |= {"/api/info"}  # TS-API: answers without a session (ts_api/test_info.py)
     open_routes = public | PUBLIC_ROUTES | PAGE_ROUTES
     protected = sorted((m, p) for m, p in routes if p not in open_routes)
     assert len(protected) >= 14

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "media": {"services", "api", "app", "cli"},
     "detect": {"services", "api", "app", "cli"},
     "notify": {"services", "api", "app", "cli", "db", "storage", "media"},
+    "host": {"db", "storage", "media", "detect", "services", "api", "app", "cli"},
     "services": {"api", "cli"},
     "api/dialects": {"db", "storage", "media"},
 }

@@ -2,12 +2,20 @@
 
 from fastapi import APIRouter
 
-from vidicon.api.dialects.ts_api import channel, channel_admin, event_videos, export, find, routes
+from vidicon.api.dialects.ts_api import (
+    channel,
+    channel_admin,
+    event_videos,
+    export,
+    find,
+    info,
+    routes,
+    status,
+    system,
+)
 
 router = APIRouter()
-for _module in (routes, find, export, event_videos):
-    router.include_router(_module.router)
-for _module in (channel, channel_admin):
+for _module in (routes, find, export, event_videos, channel, channel_admin, info, system, status):
     router.include_router(_module.router)
 
 __all__ = ["router"]
