@@ -16,6 +16,7 @@ from vidicon.db.leases import SegmentLeases
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
 from vidicon.db.vod import VodQueries
+from vidicon.services.analytics_objects import ObjectAnalyticsService
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.event_backup import EventBackupService
@@ -78,6 +79,7 @@ class Vidicon:
         )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
+        self.objects = ObjectAnalyticsService(self.events, data_dir, self.clock)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -111,5 +113,6 @@ class Vidicon:
         await self.webrtc.stop()
         await self.hls.stop()
         await self.runtime.shutdown()
+        await self.objects.stop()
         await self.events.stop()
         await self.db.close()
