@@ -35,7 +35,8 @@ COLOURS = (
     "beige",
     "white",
 )
-MIN_SHARE = 0.2  # a colour must cover this share of the sampled pixels
+MIN_SHARE = 0.2  # the main colour must cover this share of the sampled pixels
+SECOND_SHARE = 0.35  # a second colour this much (boxes hold some background)
 MAX_COLOURS = 2
 VEHICLE_LABELS = {"car", "truck", "bus", "bicycle", "motorcycle", "motorbike", "train"}
 VEHICLE_TYPES = {"motorbike": "motorcycle"}
@@ -89,7 +90,7 @@ def _name_pixels(hsv: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
 
 
 def dominant_colours(frame: Frame, box: Box) -> list[str]:
-    """The TS-API colour names covering at least MIN_SHARE of ``box``."""
+    """The TS-API colour names that cover most of ``box``, most frequent first."""
     height, width = frame.shape[:2]
     b = box.clipped(width, height)
     x0, y0, x1, y1 = b.pixels()
@@ -99,18 +100,30 @@ def dominant_colours(frame: Frame, box: Box) -> list[str]:
     counts = np.bincount(_name_pixels(hsv).ravel(), minlength=len(COLOURS))
     total = counts.sum()
     ranked = sorted(range(len(COLOURS)), key=lambda i: -counts[i])
-    return [COLOURS[i] for i in ranked[:MAX_COLOURS] if counts[i] >= MIN_SHARE * total]
+    shares = [MIN_SHARE] + [SECOND_SHARE] * (MAX_COLOURS - 1)
+    picked = zip(ranked[:MAX_COLOURS], shares, strict=True)
+    return [COLOURS[i] for i, share in picked if counts[i] >= share * total]
 
 
 def person_attributes(frame: Frame, box: Box) -> dict[str, object]:
-    """``clothes`` with the colours of the torso (tops) and legs (bottoms).
+    """``clothes`` with the colours of the torso (tops) and thighs (bottoms).
 
-    The samples are the middle 40% of the box's width, where the body is, at
-    20-45% (chest) and 60-85% (thighs) of its height, to keep background,
-    head and shoes out."""
+    Samples stay in the middle of the box, where the body is both in tight
+    boxes (YOLO) and in HOG's, which are twice the person's width with the
+    person in the middle 75% of the height: 38-62% of the width at 25-45% of
+    the height (chest), 40-60% at 58-78% (thighs), keeping background, head,
+    arms and shoes out."""
     clothes = []
-    for kind, top, bottom in (("tops", 0.2, 0.45), ("bottoms", 0.6, 0.85)):
-        part = Box(box.x + box.w * 0.3, box.y + box.h * top, box.w * 0.4, box.h * (bottom - top))
+    for kind, left, right, top, bottom in (
+        ("tops", 0.38, 0.62, 0.25, 0.45),
+        ("bottoms", 0.4, 0.6, 0.58, 0.78),
+    ):
+        part = Box(
+            box.x + box.w * left,
+            box.y + box.h * top,
+            box.w * (right - left),
+            box.h * (bottom - top),
+        )
         colours = dominant_colours(frame, part)
         if colours:
             clothes.append({"type": kind, "colors": colours})
