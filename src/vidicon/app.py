@@ -17,6 +17,7 @@ from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
 from vidicon.db.usage import UsageQueries
 from vidicon.db.vod import VodQueries
+from vidicon.services.analytics_objects import ObjectAnalyticsService
 from vidicon.services.auth import AuthService
 from vidicon.services.channel_status import ChannelStatusService
 from vidicon.services.channels import ChannelService
@@ -93,6 +94,7 @@ class Vidicon:
             self.config, data_dir, UsageQueries(self.db), self.retention, self.clock
         )
         self.channel_status = ChannelStatusService(self.channels, self.runtime)
+        self.objects = ObjectAnalyticsService(self.events, data_dir, self.clock)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -129,5 +131,6 @@ class Vidicon:
         await self.hls.stop()
         await self.runtime.shutdown()
         await self.notifications.stop()
+        await self.objects.stop()
         await self.events.stop()
         await self.db.close()

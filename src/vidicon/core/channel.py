@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vidicon.core.analytics import AnalyticsSettings
 from vidicon.core.sources import SourceError, parse_source
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -155,6 +156,7 @@ class ChannelSettings(BaseModel):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     device: DeviceSettings | None = None
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @field_validator("name")
     @classmethod
@@ -203,6 +205,7 @@ class ChannelView(BaseModel):
     sub: StreamView | None
     recording: RecordingSettings
     retention: RetentionSettings
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     manual_recording: bool = False
     status: ChannelStatusView | None = None
     device: DeviceSettings | None = None

@@ -192,6 +192,7 @@ class ChannelService:
             sub=_stream_view(settings.sub) if settings.sub else None,
             recording=settings.recording,
             retention=settings.retention,
+            analytics=settings.analytics,
             manual_recording=manual,
             status=self.runtime.status(channel_id),
             device=settings.device,

@@ -1,0 +1,1 @@
+"""Object detectors behind one protocol (base.Detector): OpenCV ones and user ONNX models."""
