@@ -82,11 +82,13 @@ class StatusFeed:
         self._task = asyncio.create_task(self._loop(), name="status-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop polling and log the shutdown (once)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
         await self.events.publish(self._system(SystemCode.SHUTDOWN))
 
     async def _loop(self) -> None:

@@ -300,7 +300,9 @@ async def test_credentials_rights_and_bad_requests(server: Server) -> None:
         )
         session = login.cookies["vidicon_session"]
         plain = await http.get("/api/subscribeEvents", params={"topics": "LPR"})
-        assert plain.status_code == 426
+        assert plain.status_code == 426  # signed in by the cookie, but no WebSocket
+    async with server.http() as anonymous:
+        assert (await anonymous.get("/api/subscribeEvents")).status_code == 401
     cookie = {"Cookie": f"vidicon_session={session}"}
     async with connect(server.url(topics="systemEvent"), additional_headers=cookie) as ws:
         assert "subscriberId" in await receive(ws)

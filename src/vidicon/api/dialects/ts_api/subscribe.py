@@ -199,8 +199,9 @@ async def subscribe_events(websocket: WebSocket) -> None:
 
 
 @router.get("/api/subscribeEvents", include_in_schema=False)
-async def subscribe_events_without_upgrade() -> JSONResponse:
-    """A plain GET: this address only speaks WebSocket."""
+async def subscribe_events_without_upgrade(request: Request) -> JSONResponse:
+    """A plain GET: this address only speaks WebSocket (426 once signed in)."""
+    await authenticate(request)
     return JSONResponse(
         {"code": 426, "message": "use a WebSocket (Upgrade: websocket) for subscribeEvents"},
         status_code=426,
