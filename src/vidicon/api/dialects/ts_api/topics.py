@@ -149,9 +149,16 @@ class Translator:
         for topic in self.request.topics:
             if topic == "channelStatus":
                 cameras = state.get(StateTopic.CAMERA, {})
+                names = self.names()
                 items = []
                 for cid in channels:
-                    value = cameras.get(cid) or {"status": int(ChannelStatus.CONNECTING)}
+                    # A channel the status feed has not read yet is connecting.
+                    value = cameras.get(cid) or {
+                        "status": int(ChannelStatus.CONNECTING),
+                        "name": names.get(cid, ""),
+                        "video": False,
+                        "source": 0,
+                    }
                     self.cameras[cid] = value
                     items.append(self._channel_item(cid, value))
                 out.append(_head(stamp, "channelStatus", "currentStatus") | {"channel": items})
