@@ -17,6 +17,7 @@ from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.events import Event, EventKind, EventQuery, StateChange, StateTopic
 from vidicon.services import status_feed
 from vidicon.services.events import Subscription
+from vidicon.services.status_feed import StatusFeed
 
 SIM = "sim://cam?width=320&height=240&fps=5"
 
@@ -105,6 +106,27 @@ async def test_channels_storage_and_lifecycle(hand_polled: None, app: Vidicon) -
     page = await app.events.search(EventQuery(codes=frozenset({"footageDeleted"})))
     assert page.events[0].attributes == {"segments": 3, "bytes": 3000}
     watch.close()
+
+
+async def test_a_start_after_a_start_without_shutdown(hand_polled: None, app: Vidicon) -> None:
+    """The app's feed started and never stopped: the next start finds an abnormal shutdown."""
+
+    def feed() -> StatusFeed:
+        return StatusFeed(app.runtime, app.retention, app.events, app.clock, app.data_dir, 0)
+
+    crashed = feed()
+    await crashed.start()
+    clean = feed()
+    await clean.start()  # the previous run "crashed" too
+    await clean.stop()
+    again = feed()
+    await again.start()  # after a clean shutdown: no abnormal one
+    await again.stop()
+    await asyncio.sleep(0.05)
+    codes = [c for c in await system_codes(app) if c != "storageReady"]
+    assert codes == ["startup", "abnormalShutdown", "startup", "abnormalShutdown", "startup",
+                     "shutdown", "startup", "shutdown"]  # fmt: skip
+    await crashed.stop()
 
 
 async def test_a_camera_going_down_and_up(quick_polls: None, app: Vidicon) -> None:

@@ -18,6 +18,7 @@ class SystemCode(StrEnum):
 
     STARTUP = "startup"
     SHUTDOWN = "shutdown"
+    ABNORMAL_SHUTDOWN = "abnormalShutdown"  # found at start-up: the last run never shut down
     STORAGE_READY = "storageReady"  # attributes: storagePath, freeBytes
     STORAGE_FULL = "storageFull"  # free space fell under the guard; attributes: freeBytes
     STORAGE_ERROR = "storageError"  # the storage could not be read; attributes: error

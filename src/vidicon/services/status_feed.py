@@ -30,7 +30,7 @@ from typing import Any
 
 from vidicon.core.clock import Clock
 from vidicon.core.event_codes import CameraCode, RecordingCode, SystemCode, status_code
-from vidicon.core.events import Event, EventKind, StateTopic
+from vidicon.core.events import Event, EventKind, EventQuery, StateTopic
 from vidicon.services.events import EventService
 from vidicon.services.runtime import ChannelPipeline, Runtime
 from vidicon.storage.retention import Retention
@@ -74,7 +74,18 @@ class StatusFeed:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Log the start-up and the storage, take the first status, then poll."""
+        """Log the start-up (after an abnormal shutdown if the last run never said it
+        stopped) and the storage, take the first status, then poll."""
+        last = await self.events.search(
+            EventQuery(
+                kinds=frozenset({EventKind.SYSTEM}),
+                codes=frozenset({SystemCode.STARTUP, SystemCode.SHUTDOWN}),
+                limit=1,
+            )
+        )
+        if last.events and last.events[0].code == SystemCode.STARTUP:
+            since = {"lastStartup": last.events[0].begin_us}
+            await self.events.publish(self._system(SystemCode.ABNORMAL_SHUTDOWN, since))
         await self.events.publish(self._system(SystemCode.STARTUP))
         stats = self.retention.stats
         self._deleted = (stats.deleted_segments, stats.deleted_bytes)

@@ -1,8 +1,8 @@
 """Texts of the real-time event messages: channel status messages and system log names.
 
 The channel status codes are TS-API's own list (``vidicon.core.status``).
-System log numbers: 1, 2, 25 and 30 are the spec's own examples (start-up,
-shutdown, storage ready, storage path changed); the rest of what Vidicon logs
+System log numbers: 1, 2, 3 and 25 are the spec's own (start-up, shutdown,
+abnormal shutdown, storage ready); the rest of what Vidicon logs
 has no number in the spec and gets one from 101 up, so it cannot be mistaken
 for a vendor code.
 """
@@ -16,6 +16,7 @@ SYSTEM_LOG_TYPE = 0
 SYSTEM_NUMBERS: dict[str, int] = {
     SystemCode.STARTUP: 1,
     SystemCode.SHUTDOWN: 2,
+    SystemCode.ABNORMAL_SHUTDOWN: 3,
     SystemCode.STORAGE_READY: 25,
     SystemCode.STORAGE_FULL: 101,
     SystemCode.STORAGE_ERROR: 102,
@@ -56,26 +57,30 @@ STATUS_TEXTS: dict[str, dict[int, str]] = {
 SYSTEM_TEXTS: dict[str, dict[int, str]] = {
     "en-US": {
         SYSTEM_LOG_TYPE: "System log", 1: "System startup", 2: "System shutdown",
-        25: "Storage ready", 100: "System event", 101: "Storage full", 102: "Storage error",
+        3: "Abnormal shutdown", 25: "Storage ready", 100: "System event", 101: "Storage full",
+        102: "Storage error",
         103: "Old recordings deleted",
     },
     "ko-KR": {
-        SYSTEM_LOG_TYPE: "시스템 로그", 1: "시스템 시작", 2: "시스템 종료", 25: "저장소 준비",
+        SYSTEM_LOG_TYPE: "시스템 로그", 1: "시스템 시작", 2: "시스템 종료", 3: "비정상 종료",
+        25: "저장소 준비",
         100: "시스템 이벤트", 101: "저장 공간 부족", 102: "저장소 오류",
         103: "오래된 녹화 삭제",
     },
     "es-ES": {
         SYSTEM_LOG_TYPE: "Registro del sistema", 1: "Inicio del sistema",
-        2: "Apagado del sistema", 25: "Almacenamiento listo", 100: "Evento del sistema",
+        2: "Apagado del sistema", 3: "Apagado anormal", 25: "Almacenamiento listo",
+        100: "Evento del sistema",
         101: "Almacenamiento lleno", 102: "Error de almacenamiento",
         103: "Grabaciones antiguas eliminadas",
     },
     "zh-CN": {
-        SYSTEM_LOG_TYPE: "系统日志", 1: "系统启动", 2: "系统关闭", 25: "存储就绪",
+        SYSTEM_LOG_TYPE: "系统日志", 1: "系统启动", 2: "系统关闭", 3: "异常关机", 25: "存储就绪",
         100: "系统事件", 101: "存储空间已满", 102: "存储错误", 103: "已删除旧录像",
     },
     "zh-TW": {
-        SYSTEM_LOG_TYPE: "系統日誌", 1: "系統啟動", 2: "系統關閉", 25: "儲存裝置就緒",
+        SYSTEM_LOG_TYPE: "系統日誌", 1: "系統啟動", 2: "系統關閉", 3: "異常關機",
+        25: "儲存裝置就緒",
         100: "系統事件", 101: "儲存空間已滿", 102: "儲存裝置錯誤", 103: "已刪除舊錄影",
     },
 }  # fmt: skip
