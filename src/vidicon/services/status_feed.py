@@ -138,7 +138,8 @@ class StatusFeed:
                 old.failures_seen = recorder.stats.last_failure_us
             self._channels[channel_id] = old
             if self._primed:
-                self._emit(EventKind.CAMERA_STATUS, CameraCode.ADDED, channel_id)
+                attrs = {"status": status.code, "name": settings.name}
+                self._emit(EventKind.CAMERA_STATUS, CameraCode.ADDED, channel_id, attrs)
         revision = int(old.camera.get("source", 0)) + (urls != old.urls)
         camera = {
             "status": status.code,
