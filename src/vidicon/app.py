@@ -22,7 +22,9 @@ from vidicon.services.auth import AuthService
 from vidicon.services.channel_status import ChannelStatusService
 from vidicon.services.channels import ChannelService
 from vidicon.services.device_control import DeviceControlService
+from vidicon.services.event_access import EventAccess
 from vidicon.services.event_backup import EventBackupService
+from vidicon.services.event_intake import EventIntake
 from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
@@ -35,6 +37,7 @@ from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
 from vidicon.services.system import SystemService
+from vidicon.services.status_feed import StatusFeed
 from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
@@ -95,6 +98,12 @@ class Vidicon:
         )
         self.channel_status = ChannelStatusService(self.channels, self.runtime)
         self.objects = ObjectAnalyticsService(self.events, data_dir, self.clock)
+        self.event_access = EventAccess(self.events, self.runtime)
+        self.event_intake = EventIntake(self.events, self.clock)
+        self.status_feed = StatusFeed(
+            self.runtime, self.retention, self.events, self.clock, data_dir,
+            self.config.storage.min_free_bytes,
+        )  # fmt: skip
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -120,8 +129,10 @@ class Vidicon:
         await self.exports.start()
         self.runtime.start_retention()
         await self.restream.start()
+        await self.status_feed.start()
 
     async def stop(self) -> None:
+        await self.status_feed.stop()
         await self.exports.stop()
         await self.event_backups.stop()
         await self.playback.close_all()

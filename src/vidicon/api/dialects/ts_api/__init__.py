@@ -9,13 +9,18 @@ from vidicon.api.dialects.ts_api import (
     export,
     find,
     info,
+    push,
     routes,
     status,
+    subscribe,
     system,
 )
 
 router = APIRouter()
-for _module in (routes, find, export, event_videos, channel, channel_admin, info, system, status):
+for _module in (
+    routes, find, export, event_videos, channel, channel_admin, info, system, status, push,
+    subscribe,
+):  # fmt: skip
     router.include_router(_module.router)
 
 __all__ = ["router"]
