@@ -36,8 +36,8 @@ from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
-from vidicon.services.system import SystemService
 from vidicon.services.status_feed import StatusFeed
+from vidicon.services.system import SystemService
 from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
