@@ -23,6 +23,7 @@ from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
+from vidicon.services.motion import MotionService
 from vidicon.services.playback import PlaybackService
 from vidicon.services.playback_media import PlaybackMediaService
 from vidicon.services.recordings import RecordingService
@@ -78,6 +79,7 @@ class Vidicon:
         )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
+        self.motion = MotionService(self.runtime, self.events, self.index, self.clock)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -101,6 +103,7 @@ class Vidicon:
         await self.event_backups.start()
         await self.exports.start()
         self.runtime.start_retention()
+        await self.motion.start()
         await self.restream.start()
 
     async def stop(self) -> None:
@@ -110,6 +113,7 @@ class Vidicon:
         await self.restream.stop()
         await self.webrtc.stop()
         await self.hls.stop()
+        await self.motion.stop()
         await self.runtime.shutdown()
         await self.events.stop()
         await self.db.close()

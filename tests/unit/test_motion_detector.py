@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vidicon.core.media import Packet, StreamInfo, Track, VideoConfig
-from vidicon.detect.frames import GraySampler, subsample_step
+from vidicon.detect.frames import GraySampler, is_reference, subsample_step
 from vidicon.detect.motion import GRID, MotionDetector
 from vidicon.media import h264
 from vidicon.media.hub import StreamStart
@@ -186,3 +186,14 @@ def test_the_sampler_waits_for_a_keyframe_after_a_gap() -> None:
     out = sampler.push([StreamStart(info, 1), *packets[3:]])  # starts mid-GOP
     assert out and out[0].time_us == packets[15].time_us  # the next keyframe
     assert sampler.skipped >= 12
+
+
+def test_reference_frames_are_told_from_disposable_ones() -> None:
+    def unit(*nals: bytes) -> bytes:
+        return b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+
+    sei, aud = bytes([0x06, 0x05, 0x01]), bytes([0x09, 0xF0])
+    assert is_reference(unit(aud, sei, bytes([0x65, 0x88])))  # IDR, nal_ref_idc 3
+    assert is_reference(unit(aud, bytes([0x41, 0x9A])))  # P slice, nal_ref_idc 2
+    assert not is_reference(unit(aud, sei, bytes([0x01, 0x9E])))  # B slice, nal_ref_idc 0
+    assert is_reference(b"\x00\x00")  # malformed: decode it rather than lose it

@@ -73,6 +73,35 @@ async def test_motion_raises_events_live_state_and_alarm_footage(
     assert end >= event.end_us + 500_000  # post_s 1 s
 
 
+async def test_in_continuous_mode_motion_footage_turns_alarm(
+    admin_client: httpx.AsyncClient, vidicon_app: Vidicon
+) -> None:
+    body = motion_channel()
+    body["recording"] = {"mode": "continuous"}
+    assert (await admin_client.post("/v1/channels", json=body)).status_code == 201
+    deadline = time.monotonic() + 20
+    finished = []
+    while not finished and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        page = await vidicon_app.events.search(EventQuery(kinds=frozenset({EventKind.MOTION})))
+        finished = [e for e in page.events if e.end_us is not None]
+    assert len(finished) == 1
+    event = finished[0]
+    deadline = time.monotonic() + 6  # past post_s and the next keyframe: normal again
+    while (found := await segments(admin_client))[-1]["kind"] != "normal":
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.3)
+    kinds = [s["kind"] for s in found]
+    # The pre-event part was recorded as normal footage and is re-labelled;
+    # from the alarm on, the recorder writes alarm footage, then normal again.
+    assert kinds[-1] == "normal" and "alarm" in kinds, kinds
+    window = (event.begin_us - 2_000_000, event.end_us + 1_000_000)
+    overlapping = [
+        s for s in found if iso_us(s["start"]) < window[1] and iso_us(s["end"]) > window[0]
+    ]
+    assert {s["kind"] for s in overlapping[:-1]} == {"alarm"}, found
+
+
 async def test_motion_settings_are_validated_and_stored(admin_client: httpx.AsyncClient) -> None:
     bad = [
         {"sensitivity": 11},

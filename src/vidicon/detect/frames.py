@@ -31,7 +31,6 @@ import numpy.typing as npt
 from vidicon.core.media import Packet, StreamInfo, Track
 from vidicon.media import h264
 from vidicon.media.hub import HubItem, StreamEnd, StreamStart
-from vidicon.media.outputs.mjpeg import is_reference
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,20 @@ TARGET_HEIGHT = 96
 class GrayFrame:
     time_us: int  # UTC time of the frame
     pixels: npt.NDArray[np.uint8]  # luma, subsampled (a strided view: read, never keep)
+
+
+def is_reference(data: bytes) -> bool:
+    """Whether later frames may depend on this AVCC access unit: its first slice
+    has a non-zero ``nal_ref_idc``. Reads NAL headers in place (no copies); a
+    malformed unit counts as a reference, so it is decoded rather than lost."""
+    at, size = 0, len(data)
+    while at + 5 <= size:
+        length = int.from_bytes(data[at : at + 4], "big")
+        header = data[at + 4]
+        if header & 0x1F in (h264.NAL_SLICE, h264.NAL_IDR):
+            return bool(header & 0x60)
+        at += 4 + length
+    return True
 
 
 def subsample_step(width: int, height: int) -> int:

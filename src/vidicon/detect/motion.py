@@ -100,8 +100,10 @@ class MotionDetector:
             self._start(frame)
             return self._nothing(time_us)
         diff = frame - background
-        diff -= np.median(diff)  # a uniform change of brightness is no motion
-        changed = np.abs(diff) > self.pixel_threshold
+        # A uniform change of brightness is no motion (every 4th pixel is plenty
+        # to estimate it, at a quarter of the cost of the median).
+        offset = np.float32(np.median(diff[::2, ::2]))
+        changed = np.abs(diff - offset) > self.pixel_threshold
         counts = np.add.reduceat(
             np.add.reduceat(changed, self._rows, axis=0, dtype=np.int32), self._cols, axis=1
         )
@@ -114,8 +116,7 @@ class MotionDetector:
             return MotionResult(time_us, np.zeros_like(moved), 0, 0.0, rejected=True)
         cells = moved & self.mask
         count = int(cells.sum())
-        rate = np.where(changed, np.float32(LEARN_MOVING), np.float32(LEARN_STILL))
-        background += rate * (frame - background)
+        background += np.where(changed, np.float32(LEARN_MOVING), np.float32(LEARN_STILL)) * diff
         return MotionResult(time_us, cells, count, count / self.watched)
 
     def _start(self, frame: npt.NDArray[np.float32]) -> None:

@@ -173,6 +173,7 @@ class ChannelService:
             sub=_stream_view(settings.sub) if settings.sub else None,
             recording=settings.recording,
             retention=settings.retention,
+            motion=settings.motion,
             manual_recording=manual,
             status=self.runtime.status(channel_id),
         )
