@@ -133,11 +133,18 @@ def vidicon_motion(clip: Path, counts: list[int], seconds: float, warmup: float)
                 while _motion_totals(server, n)[2] < n and time.monotonic() < deadline:
                     time.sleep(0.5)
                 time.sleep(warmup)
+                # Counters are read over HTTP, one channel after another: the
+                # frame window runs from the middle of one read to the middle
+                # of the next, the CPU window between the reads.
+                before = time.monotonic()
                 frames0, dropped0, _ = _motion_totals(server, n)
                 cpu0, t0 = _cpu([proc]), time.monotonic()
                 time.sleep(seconds)
-                elapsed, cpu = time.monotonic() - t0, _cpu([proc]) - cpu0
+                cpu, t1 = _cpu([proc]) - cpu0, time.monotonic()
                 frames1, dropped1, running = _motion_totals(server, n)
+                after = time.monotonic()
+                elapsed = (t1 + after) / 2 - (before + t0) / 2
+                cpu *= elapsed / (t1 - t0)  # per the same window as the frames
                 if running < n:
                     print(f"  warning: only {running} of {n} channels analysed")
                 side = Side("vidicon", n, elapsed, frames1 - frames0, dropped1 - dropped0, cpu)
