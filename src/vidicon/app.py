@@ -29,6 +29,7 @@ from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
+from vidicon.services.motion import MotionService
 from vidicon.services.notifications import NotificationService
 from vidicon.services.playback import PlaybackService
 from vidicon.services.playback_media import PlaybackMediaService
@@ -104,6 +105,7 @@ class Vidicon:
             self.runtime, self.retention, self.events, self.clock, data_dir,
             self.config.storage.min_free_bytes,
         )  # fmt: skip
+        self.motion = MotionService(self.runtime, self.events, self.index, self.clock)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -128,6 +130,7 @@ class Vidicon:
         await self.event_backups.start()
         await self.exports.start()
         self.runtime.start_retention()
+        await self.motion.start()
         await self.restream.start()
         await self.status_feed.start()
 
@@ -140,6 +143,7 @@ class Vidicon:
         await self.webrtc.stop()
         await self.device_control.close()
         await self.hls.stop()
+        await self.motion.stop()
         await self.runtime.shutdown()
         await self.notifications.stop()
         await self.objects.stop()

@@ -144,6 +144,53 @@ class DeviceSettings(BaseModel):
         return host.strip("[]"), int(port)
 
 
+MOTION_GRID = 32  # the motion mask is MOTION_GRID x MOTION_GRID cells
+
+
+class MotionSettings(BaseModel):
+    """Motion detection on the sub stream (the main one if there is none).
+
+    ``mask`` holds 32 rows of 32 characters, '1' for a watched cell and '0'
+    for an ignored one (row 0 is the top); an empty mask watches the whole
+    picture. ``schedule`` lists when detection runs, in the server's local
+    time; empty means always. With ``record``, motion keeps footage from
+    ``pre_s`` before it starts to ``post_s`` after it ends as alarm footage,
+    whatever the recording mode.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    sensitivity: int = Field(default=5, ge=0, le=10, description="0 never triggers; 10 most")
+    mask: list[str] = Field(default_factory=list, max_length=MOTION_GRID)
+    schedule: list[ScheduleEntry] = Field(default_factory=list, max_length=64)
+    record: bool = True
+    pre_s: float = Field(default=5.0, ge=0, le=30)
+    post_s: float = Field(default=10.0, ge=0, le=600)
+
+    @field_validator("mask")
+    @classmethod
+    def _grid(cls, rows: list[str]) -> list[str]:
+        if not rows:
+            return rows
+        if len(rows) != MOTION_GRID:
+            raise ValueError(f"mask must have {MOTION_GRID} rows (or none: whole picture)")
+        for number, row in enumerate(rows):
+            if len(row) != MOTION_GRID or set(row) - {"0", "1"}:
+                raise ValueError(f"mask row {number} must be {MOTION_GRID} characters '0' or '1'")
+        return rows
+
+    def watched(self) -> list[list[bool]]:
+        """The mask as rows of booleans, True where motion counts."""
+        if not self.mask:
+            return [[True] * MOTION_GRID for _ in range(MOTION_GRID)]
+        return [[c == "1" for c in row] for row in self.mask]
+
+    def scheduled_at(self, local: datetime) -> bool:
+        """Whether detection runs at ``local`` (the server's local time)."""
+        return not self.schedule or any(entry.covers(local) for entry in self.schedule)
+
+
 class ChannelSettings(BaseModel):
     """A channel as a client creates or replaces it."""
 
@@ -157,6 +204,7 @@ class ChannelSettings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     device: DeviceSettings | None = None
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    motion: MotionSettings = Field(default_factory=MotionSettings)
 
     @field_validator("name")
     @classmethod
@@ -195,6 +243,24 @@ class ChannelStatusView(BaseModel):
     dropped_readers: int = Field(default=0, description="readers disconnected for being slow")
 
 
+class MotionStatusView(BaseModel):
+    """Motion analysis of one channel, now and counted since it started."""
+
+    enabled: bool = Field(description="motion detection is switched on for the channel")
+    running: bool = Field(description="analysing now (enabled, channel live, in schedule)")
+    stream: str | None = Field(default=None, description="the stream analysed: sub, else main")
+    motion: bool = Field(default=False, description="motion in the last second")
+    since: str | None = Field(default=None, description="when this analysis started")
+    last_motion: str | None = None
+    events: int = 0
+    frames_analysed: int = 0
+    frames_decoded: int = Field(default=0, description="access units decoded")
+    frames_skipped: int = Field(default=0, description="access units never decoded")
+    dropped_packets: int = Field(default=0, description="packets the hub dropped: too slow")
+    overflows: int = 0
+    lighting_changes: int = Field(default=0, description="frames rejected as lighting changes")
+
+
 class ChannelView(BaseModel):
     """A channel as every output shows it: no credentials, ever."""
 
@@ -206,6 +272,7 @@ class ChannelView(BaseModel):
     recording: RecordingSettings
     retention: RetentionSettings
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    motion: MotionSettings = Field(default_factory=MotionSettings)
     manual_recording: bool = False
     status: ChannelStatusView | None = None
     device: DeviceSettings | None = None

@@ -235,6 +235,24 @@ class RecordingIndex:
             )
             return bool(result.rowcount)
 
+    async def promote_kind(
+        self, channel_id: int, start_us: int, end_us: int, *, from_kind: str, to_kind: str
+    ) -> int:
+        """Re-label ``from_kind`` segments of a channel overlapping [start, end) (an
+        open one included, whose end in the index lags its file); how many changed."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                S.update()
+                .where(
+                    S.c.channel_id == channel_id,
+                    S.c.kind == from_kind,
+                    S.c.start_us < end_us,
+                    sa.or_(S.c.end_us > start_us, S.c.state == "open"),
+                )
+                .values(kind=to_kind)
+            )
+            return int(result.rowcount or 0)
+
     async def mark_repaired(self, segment_id: int, size: int, end_us: int) -> None:
         async with self.db.write() as conn:
             await conn.execute(

@@ -125,6 +125,11 @@ class HubReader:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def closed(self) -> bool:
+        """Closed by its consumer or by the hub; what is queued may still be read."""
+        return self._closed
+
     async def get(self) -> HubItem | None:
         """The next item, or None once the reader is closed."""
         while not self._queue:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,10 @@ DEFAULT_FRAME_90K = 3000
 KindPolicy = Callable[[int], str | None]
 # Called when the disk is full: frees space, returns True if any was freed.
 MakeRoom = Callable[[], Awaitable[bool]]
+PRE_ROLL_MAX_BYTES = 64 * 1024 * 1024  # a pre-event buffer never holds more than this
+# A pre-event buffer holds this much more than asked: an alarm is known a
+# little after it started (detection, then the next keyframe).
+PRE_ROLL_MARGIN_US = 3_000_000
 
 
 @dataclass(slots=True)
@@ -58,6 +63,7 @@ class Recorder:
         segment_seconds: float = 60.0,
         make_room: MakeRoom | None = None,
         now_us: Callable[[], int],
+        pre_roll_s: float = 0.0,
     ) -> None:
         self.channel_id = channel_id
         self.stream = stream
@@ -80,6 +86,11 @@ class Recorder:
         self._audio: list[Packet] = []
         self._seg_video_dts0 = 0
         self._seg_audio: tuple[int, int] | None = None  # (first audio dts, its tfdt)
+        # Pre-event buffer: while nothing is recorded, the last GOPs (video,
+        # audio) covering pre_roll_s, written first when an alarm starts.
+        self.pre_roll_us = int(pre_roll_s * 1_000_000)
+        self._pre_roll: deque[tuple[list[Packet], list[Packet]]] = deque()
+        self._pre_roll_bytes = 0
 
     @property
     def recording(self) -> bool:
@@ -124,10 +135,12 @@ class Recorder:
     async def _handle(self, item: Packet | StreamStart | StreamEnd) -> None:
         if isinstance(item, StreamStart):
             await self._finish_run()
+            self._drop_pre_roll()
             self._info = item.info
             return
         if isinstance(item, StreamEnd):
             await self._finish_run()
+            self._drop_pre_roll()
             return
         await self._on_keyframe(item)  # non-key packets never get here (see _run)
 
@@ -139,12 +152,18 @@ class Recorder:
             self._overflows_seen = reader.overflows
             self.stats.lost_fragments += 1
             self._video, self._audio = [], []
+            self._drop_pre_roll()
             await self._finish_run()
         if self._video:
-            await self._write_fragment(next_key=key)
+            if self.segment is None and self.pre_roll_us:
+                self._keep_pre_roll(key)
+            else:
+                await self._write_fragment(next_key=key)
         kind = self.policy(key.time_us)
         if kind is None or self._info is None:
             await self._finish_run()
+            if self.pre_roll_us and self._info is not None:
+                self._video = [key]  # buffered: an alarm may want it later
             return
         segment = self.segment
         if segment is not None and (
@@ -153,11 +172,17 @@ class Recorder:
             await self._close_segment()
             segment = None
         if segment is None:
+            gops, self._pre_roll, self._pre_roll_bytes = list(self._pre_roll), deque(), 0
+            while gops and self.policy((gops[1][0][0] if len(gops) > 1 else key).time_us) is None:
+                gops.pop(0)  # ends before the alarm reaches back to
             try:
-                await self._open_segment(key, kind)
+                await self._open_segment(gops[0][0][0] if gops else key, kind)
             except Exception as exc:  # disk full, database locked: keep going
                 await self._failed(exc)
                 return
+            for i, (video, audio) in enumerate(gops):  # the pre-event footage first
+                self._video, self._audio = video, audio
+                await self._write_fragment(gops[i + 1][0][0] if i + 1 < len(gops) else key)
         self._video = [key]
 
     async def _open_segment(self, key: Packet, kind: str) -> None:
@@ -247,6 +272,25 @@ class Recorder:
         last = audio[-1]
         run.samples.append(Sample(last.data, last.duration or 1024, last.pts - last.dts, last.key))
         return run
+
+    def _keep_pre_roll(self, next_key: Packet) -> None:
+        """Move the GOP just completed into the pre-event buffer; trim it to length."""
+        video, self._video = self._video, []
+        gop = (video, self._take_audio(next_key.time_us))
+        self._pre_roll.append(gop)
+        self._pre_roll_bytes += sum(len(p.data) for p in itertools.chain(*gop))
+        oldest_needed = next_key.time_us - self.pre_roll_us - PRE_ROLL_MARGIN_US
+        while len(self._pre_roll) > 1 and (
+            self._pre_roll[1][0][0].time_us <= oldest_needed
+            or self._pre_roll_bytes > PRE_ROLL_MAX_BYTES
+        ):
+            old = self._pre_roll.popleft()
+            self._pre_roll_bytes -= sum(len(p.data) for p in itertools.chain(*old))
+
+    def _drop_pre_roll(self) -> None:
+        """A gap in the media: buffered GOPs no longer lead up to what comes next."""
+        self._pre_roll.clear()
+        self._pre_roll_bytes = 0
 
     async def _failed(self, exc: Exception) -> None:
         self.stats.lost_fragments += 1

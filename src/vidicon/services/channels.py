@@ -193,6 +193,7 @@ class ChannelService:
             recording=settings.recording,
             retention=settings.retention,
             analytics=settings.analytics,
+            motion=settings.motion,
             manual_recording=manual,
             status=self.runtime.status(channel_id),
             device=settings.device,

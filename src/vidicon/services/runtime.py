@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vidicon.config import Config
+from vidicon.core.alarm import AlarmHold
 from vidicon.core.channel import ChannelSettings, ChannelStatusView, StreamSettings
 from vidicon.core.clock import Clock, us_to_datetime, us_to_iso
 from vidicon.core.sources import parse_source
@@ -42,10 +43,13 @@ class ChannelPipeline:
     sources: dict[str, Source] = field(default_factory=dict)
     recorder: Recorder | None = None
     failure: tuple[ChannelStatus, str] | None = None  # the channel could not start
+    alarm: AlarmHold = field(default_factory=AlarmHold)  # motion and other alarms
 
     def kind_at(self, utc_us: int) -> str | None:
         if self.manual:
             return "manual"
+        if self.alarm.covers(utc_us):
+            return "alarm"
         recording = self.settings.recording
         if recording.mode == "continuous":
             return "normal"
@@ -115,6 +119,7 @@ class Runtime:
             segment_seconds=recording.segment_seconds or self.config.storage.segment_seconds,
             make_room=self.retention.make_room,
             now_us=self.clock.now_us,
+            pre_roll_s=_pre_roll_s(pipeline.settings),
         )
         await pipeline.recorder.start()
         for name, stream in streams.items():
@@ -253,3 +258,9 @@ class Runtime:
                 await self._retention_task
         for channel_id in list(self.pipelines):
             await self.remove(channel_id)
+
+
+def _pre_roll_s(settings: ChannelSettings) -> float:
+    """How much footage the recorder keeps in memory for a motion alarm's pre-event part."""
+    motion = settings.motion
+    return motion.pre_s if motion.enabled and motion.record and motion.sensitivity else 0.0

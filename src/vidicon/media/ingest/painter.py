@@ -38,6 +38,10 @@ _DIGITS = {
 
 
 class Painter:
+    """Paints frames. ``still`` keeps the background and tint fixed, so that only
+    the square (when shown), the clock and the PTZ ``view`` change: a scene for
+    motion detection."""
+
     def __init__(
         self,
         width: int,
@@ -45,6 +49,8 @@ class Painter:
         label: str = "",
         noise_percent: int = 0,
         view: Callable[[], View] | None = None,
+        *,
+        still: bool = False,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError("width and height must be even")
@@ -63,12 +69,14 @@ class Painter:
         self.view = view
         self.band = (height * 11 // 20 // 2 * 2, height * 17 // 20 // 2 * 2)  # rows of the world
         self._world: tuple[View, npt.NDArray[np.uint8]] | None = None
+        self.still = still
 
-    def paint(self, frame_index: int, text: str) -> npt.NDArray[np.uint8]:
-        """One yuv420p picture as the (h*3/2, w) array PyAV expects."""
+    def paint(self, frame_index: int, text: str, square: bool = True) -> npt.NDArray[np.uint8]:
+        """One yuv420p picture as the (h*3/2, w) array PyAV expects; the bouncing
+        square only when ``square``."""
         w, h = self.width, self.height
         out = np.empty((h * 3 // 2, w), dtype=np.uint8)
-        shift = (frame_index * 4) % (w * 2)
+        shift = 0 if self.still else (frame_index * 4) % (w * 2)
         luma = out[:h]
         luma[:] = self._ramp[shift : shift + w]
         # A bright square bouncing vertically, so motion is obvious.
@@ -76,13 +84,15 @@ class Painter:
         y = (frame_index * 3) % (2 * (h - size))
         y = y if y < h - size else 2 * (h - size) - y
         x = (frame_index * 5) % (w - size)
-        luma[y : y + size, x : x + size] = 235
+        if square:
+            luma[y : y + size, x : x + size] = 235
         if self.view is not None:
             top, bottom = self.band
             luma[top:bottom] = self._world_band(self.view())
         chroma = out[h:]
         chroma[:] = 128
-        chroma[: h // 4, : w // 2] = 90 + (frame_index % 60)  # slowly changing tint
+        tint = 90 if self.still else 90 + (frame_index % 60)  # slowly changing tint
+        chroma[: h // 4, : w // 2] = tint
         if self.noise_rows:
             luma[h - self.noise_rows :] = self._rng.integers(
                 16, 236, (self.noise_rows, w), dtype=np.uint8

@@ -4,7 +4,9 @@ The picture carries the current date and time burnt in, so recordings,
 playback and exports can be checked by eye. Parameters come from the source
 URL: ``sim://?width=640&height=360&fps=15&gop=30&audio=1``. A virtual PTZ
 head (:mod:`vidicon.media.control.simulated`) moves the scene it paints, and
-its reboot restarts the stream as a real camera's would.
+its reboot restarts the stream as a real camera's would. For motion
+detection, ``still=1`` keeps the background fixed and ``motion=2-5`` shows the
+moving square only from 2 s to 5 s after each (re)start.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class SimulatedOptions:
     bitrate_kbps: int = 500
     noise_percent: int = 0  # a band of moving noise: makes the stream as heavy as its bitrate
     label: str = ""
+    still: bool = False  # fixed background: only the square (and the clock) move
+    motion: tuple[float, float] | None = None  # seconds after start the square is shown
+
+    def square_at(self, frame_index: int) -> bool:
+        if self.motion is None:
+            return True
+        seconds = frame_index / self.fps
+        return self.motion[0] <= seconds < self.motion[1]
 
     @classmethod
     def from_query(cls, query: dict[str, str], label: str = "") -> SimulatedOptions:
@@ -61,6 +71,8 @@ class SimulatedOptions:
             bitrate_kbps=num("bitrate", 500, 50, 20_000),
             noise_percent=num("noise", 0, 0, 100),
             label=label,
+            still=query.get("still", "0") in {"1", "true", "yes"},
+            motion=_window(query.get("motion")),
         )
 
 
@@ -107,7 +119,7 @@ class SimulatedSource(ThreadSource):
         head = self.head
         view = head.view if head is not None else None
         reboots = head.reboots if head is not None else 0
-        painter = Painter(o.width, o.height, o.label, o.noise_percent, view)
+        painter = Painter(o.width, o.height, o.label, o.noise_percent, view, still=o.still)
         audio_config = (
             AudioConfig(aac.build_asc(2, SAMPLE_RATE, 1), SAMPLE_RATE, 1) if audio else None
         )
@@ -128,7 +140,8 @@ class SimulatedSource(ThreadSource):
             if delay < -2.0:  # fell far behind (suspended?): skip ahead, keep cadence
                 origin = time.monotonic() - frame_index / o.fps
             text = us_to_datetime(self.clock.now_us()).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4]
-            picture = av.VideoFrame.from_ndarray(painter.paint(frame_index, text), format="yuv420p")
+            painted = painter.paint(frame_index, text, o.square_at(frame_index))
+            picture = av.VideoFrame.from_ndarray(painted, format="yuv420p")
             picture.pts = frame_index
             picture.time_base = video_tb
             for packet in video.encode(picture):
@@ -173,6 +186,16 @@ class SimulatedSource(ThreadSource):
                     self.hub.publish_threadsafe(
                         Packet(Track.AUDIO, bytes(packet), dts, pts, AAC_FRAME, True, time_us)
                     )
+
+
+def _window(value: str | None) -> tuple[float, float] | None:
+    """``"2-5"`` as (2.0, 5.0); None when absent or not a window."""
+    start, _, end = (value or "").partition("-")
+    try:
+        window = (float(start), float(end))
+    except ValueError:
+        return None
+    return window if 0 <= window[0] < window[1] else None
 
 
 class _Tone:
