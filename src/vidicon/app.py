@@ -13,12 +13,14 @@ from vidicon.db.database import Database
 from vidicon.db.event_backups import EventBackupIndex
 from vidicon.db.events import EventStore
 from vidicon.db.leases import SegmentLeases
+from vidicon.db.lpr_sources import LprSourceRegister
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
 from vidicon.db.vod import VodQueries
 from vidicon.services.auth import AuthService
 from vidicon.services.channels import ChannelService
 from vidicon.services.event_backup import EventBackupService
+from vidicon.services.event_search import EventSearch
 from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
@@ -29,9 +31,11 @@ from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
+from vidicon.services.table_exports import TableExportService
 from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
+from vidicon.storage.event_images import EventImages
 from vidicon.storage.reconcile import ReconcileReport, reconcile
 from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
@@ -78,6 +82,11 @@ class Vidicon:
         )  # fmt: skip
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
+        self.event_images = EventImages(data_dir)
+        self.event_search = EventSearch(
+            self.events, LprSourceRegister(self.db, self.events.store), self.event_images
+        )
+        self.table_exports = TableExportService(data_dir)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -100,6 +109,7 @@ class Vidicon:
             await self.channels.start_all()
         await self.event_backups.start()
         await self.exports.start()
+        self.table_exports.sweep()
         self.runtime.start_retention()
         await self.restream.start()
 

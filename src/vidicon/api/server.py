@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from vidicon import __version__
 from vidicon.api.dialects.ts_api import router as ts_api_router
+from vidicon.api.native.events import router as events_router
 from vidicon.api.native.live import router as live_router
 from vidicon.api.native.playback import router as playback_router
 from vidicon.api.native.playback_ws import router as playback_ws_router
@@ -60,6 +61,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(playback_router)
     app.include_router(playback_ws_router)
     app.include_router(ts_api_router)
+    app.include_router(events_router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
