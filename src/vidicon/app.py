@@ -13,6 +13,7 @@ from vidicon.db.database import Database
 from vidicon.db.event_backups import EventBackupIndex
 from vidicon.db.events import EventStore
 from vidicon.db.leases import SegmentLeases
+from vidicon.db.lpr_sources import LprSourceRegister
 from vidicon.db.recordings import RecordingIndex
 from vidicon.db.timeline import TimelineIndex
 from vidicon.db.usage import UsageQueries
@@ -25,6 +26,7 @@ from vidicon.services.device_control import DeviceControlService
 from vidicon.services.event_access import EventAccess
 from vidicon.services.event_backup import EventBackupService
 from vidicon.services.event_intake import EventIntake
+from vidicon.services.event_search import EventSearch
 from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
 from vidicon.services.live import LiveService
@@ -39,16 +41,16 @@ from vidicon.services.runtime import Runtime
 from vidicon.services.snapshots import SnapshotService
 from vidicon.services.status_feed import StatusFeed
 from vidicon.services.system import SystemService
+from vidicon.services.table_exports import TableExportService
 from vidicon.services.timeline import TimelineService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
+from vidicon.storage.event_images import IMAGE_DIR, EventImages
 from vidicon.storage.reconcile import ReconcileReport, reconcile
 from vidicon.storage.retention import Retention
 from vidicon.storage.segments import SegmentStore
 
 log = logging.getLogger(__name__)
-
-EVENT_IMAGES = "event-images"  # event pictures: Event.images are relative to this
 
 
 @dataclass
@@ -92,7 +94,7 @@ class Vidicon:
         self.playback = PlaybackService(data_dir, self.index)
         self.webrtc = WebRtcService(self.live, self.config.live)
         self.notifications = NotificationService(
-            self.config, self.events, self.channels, self.snapshots, data_dir / EVENT_IMAGES
+            self.config, self.events, self.channels, self.snapshots, data_dir / IMAGE_DIR
         )
         self.system = SystemService(
             self.config, data_dir, UsageQueries(self.db), self.retention, self.clock
@@ -106,6 +108,11 @@ class Vidicon:
             self.config.storage.min_free_bytes,
         )  # fmt: skip
         self.motion = MotionService(self.runtime, self.events, self.index, self.clock)
+        self.event_images = EventImages(data_dir)
+        self.event_search = EventSearch(
+            self.events, LprSourceRegister(self.db, self.events.store), self.event_images
+        )
+        self.table_exports = TableExportService(data_dir)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -129,6 +136,7 @@ class Vidicon:
             await self.channels.start_all()
         await self.event_backups.start()
         await self.exports.start()
+        self.table_exports.sweep()
         self.runtime.start_retention()
         await self.motion.start()
         await self.restream.start()

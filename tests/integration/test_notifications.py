@@ -154,7 +154,7 @@ async def test_an_event_reaches_mqtt_a_webhook_email_and_ftp(tmp_path: Path) -> 
                 channel = await app.channels.create(
                     ChannelSettings(name="Front door", enabled=False, main=StreamSettings(url=SIM))
                 )
-                image = app.data_dir / "event-images" / "lpr" / "1.jpg"
+                image = app.data_dir / "events" / "images" / "lpr" / "1.jpg"
                 image.parent.mkdir(parents=True)
                 image.write_bytes(picture)
                 event = await app.events.publish(
@@ -299,7 +299,7 @@ async def test_failures_are_counted_and_logged_without_secrets(
             ftp=FtpConfig(LOCALHOST, port=ftp.port, username="nvr", password="wrong-ftp-pass"),
         )
         async with running(tmp_path, notifications) as app:
-            image = app.data_dir / "event-images" / "e.jpg"
+            image = app.data_dir / "events" / "images" / "e.jpg"
             image.parent.mkdir(parents=True)
             image.write_bytes(jpeg())
             await app.events.publish(Event(EventKind.SYSTEM, "startup", T0_US, images=("e.jpg",)))

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from vidicon import __version__
 from vidicon.api.dialects.ts_api import router as ts_api_router
+from vidicon.api.native.events import router as events_router
 from vidicon.api.native.events_ws import router as events_ws_router
 from vidicon.api.native.live import router as live_router
 from vidicon.api.native.motion import router as motion_router
@@ -64,6 +65,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(ts_api_router)
     app.include_router(events_ws_router)
     app.include_router(motion_router)
+    app.include_router(events_router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

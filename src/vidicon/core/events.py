@@ -79,7 +79,18 @@ class StateChange:
 class EventQuery:
     """A search: every given filter must hold. ``label`` matches the whole
     label, ``label_contains`` a part of it (case-insensitive); ``attributes``
-    match top-level attribute values exactly."""
+    match top-level attribute values exactly; ``attributes_in`` holds when a
+    top-level text attribute is one of the given values.
+
+    ``contains`` holds for each ``(name, item)`` when the list attribute
+    ``name`` has an element that contains ``item``: equal to it (a scalar),
+    or, for a mapping, an object whose keys match (scalars equal, lists
+    holding every given value) - JSON containment, as PostgreSQL's ``@>``.
+
+    ``channelless`` widens ``channels`` to events that belong to no channel
+    (the system log, pushed plates). ``either`` holds when at least one of its
+    queries' filters holds (their paging and order are ignored).
+    """
 
     begin_us: int | None = None
     end_us: int | None = None
@@ -92,6 +103,10 @@ class EventQuery:
     offset: int = 0
     limit: int = 50
     ascending: bool = False
+    attributes_in: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    contains: tuple[tuple[str, JsonValue], ...] = ()
+    channelless: bool = False
+    either: tuple[EventQuery, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

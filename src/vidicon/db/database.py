@@ -68,6 +68,10 @@ async def _v6_rights_and_events(conn: AsyncConnection) -> None:
     await conn.run_sync(schema.events.create, checkfirst=True)
 
 
+async def _v7_lpr_sources(conn: AsyncConnection) -> None:
+    await conn.run_sync(schema.lpr_sources.create, checkfirst=True)
+
+
 # Append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[Migration] = [
     _v1_initial,
@@ -76,6 +80,7 @@ MIGRATIONS: list[Migration] = [
     _v4_event_backups,
     _v5_exports,
     _v6_rights_and_events,
+    _v7_lpr_sources,
 ]
 
 

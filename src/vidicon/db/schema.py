@@ -256,3 +256,19 @@ events = sa.Table(
     sa.Index("ix_events_label", "label"),
     sqlite_autoincrement=True,
 )
+
+# Licence plate sources (recognising devices, or channels with a reader),
+# registered the first time one of their plates is seen, so each keeps its
+# number for good (TS-API lprSrc ids and carNo's src=). ``code`` is the
+# device code, or ``CH<n>`` for a channel's own reader; ``linked`` the
+# channels its latest plate named. How far the register has read the events
+# is the setting ``lpr_sources_read_to``.
+lpr_sources = sa.Table(
+    "lpr_sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("code", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("channel_id", sa.Integer, nullable=True),
+    sa.Column("linked", sa.JSON, nullable=False),
+)

@@ -55,6 +55,7 @@ from vidicon.detect.rules import (
     Rule,
 )
 from vidicon.services.events import EventService
+from vidicon.storage.event_images import IMAGE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class ObjectAnalyticsService:
     ) -> None:
         self.events = events
         self.clock = clock
-        self.images_dir = data_dir / "events" / "images"
+        self.images_dir = data_dir / IMAGE_DIR
         self.models_dir = data_dir / "models"
         self._ocr = ocr
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics")

@@ -5,9 +5,11 @@ from fastapi import APIRouter
 from vidicon.api.dialects.ts_api import (
     channel,
     channel_admin,
+    enum,
     event_videos,
     export,
     find,
+    find_events,
     info,
     push,
     routes,
@@ -21,6 +23,8 @@ for _module in (
     routes, find, export, event_videos, channel, channel_admin, info, system, status, push,
     subscribe,
 ):  # fmt: skip
+    router.include_router(_module.router)
+for _module in (enum, find_events):
     router.include_router(_module.router)
 
 __all__ = ["router"]

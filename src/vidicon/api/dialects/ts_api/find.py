@@ -1,8 +1,8 @@
 """TS-API ``/api/find``: dates and minutes with recorded video.
 
-``what=recDays`` and ``what=recMinutes`` call the timeline service; the other
-searches of the spec (eventLog, carNo, similarCarNo, object) come with the
-events work and answer 501 until then. Dates are the server's local dates,
+``what=recDays`` and ``what=recMinutes`` call the timeline service; the
+event searches (eventLog, carNo, similarCarNo, object) are in find_events.
+Dates are the server's local dates,
 or UTC dates when the request's times are given in UTC (``Z``).
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from vidicon.api.dialects.ts_api import find_events
 from vidicon.api.dialects.ts_api import translate as tr
 from vidicon.api.native.security import AppDep, CurrentUser
 from vidicon.base.errors import InvalidInput
@@ -20,7 +21,6 @@ from vidicon.core.zone import server_zone
 from vidicon.services.timeline import group_by_month, merge_repeated_hours
 
 router = APIRouter(tags=["ts-api"])
-NOT_YET = {"eventLog", "carNo", "similarCarNo", "object"}
 
 
 def _zone(*texts: str | None) -> tzinfo:
@@ -37,16 +37,19 @@ def _months(days: list[Any]) -> list[dict[str, Any]]:
 
 @router.get("/api/find")
 async def find(
+    request: Request,
     app: AppDep,
     user: CurrentUser,
-    what: Annotated[str, Query(description="recDays or recMinutes")],
+    what: Annotated[
+        str, Query(description="recDays, recMinutes, eventLog, carNo, similarCarNo or object")
+    ],
     ch: Annotated[str | None, Query(description="channel, or channels 1,2,3")] = None,
     timeBegin: Annotated[str | None, Query(description="ISO 8601 time")] = None,
     timeEnd: Annotated[str | None, Query(description="ISO 8601 time (inclusive)")] = None,
-) -> dict[str, Any]:
-    """Dates (``recDays``) or minutes (``recMinutes``) with recorded video."""
-    if what in NOT_YET:
-        raise HTTPException(status_code=501, detail=f"what={what} is not available yet")
+) -> Any:
+    """Dates (``recDays``) or minutes (``recMinutes``) with recorded video, or events."""
+    if what in find_events.WHATS:
+        return await find_events.answer(request, app, user, what)
     if what not in {"recDays", "recMinutes"}:
         raise HTTPException(status_code=400, detail="unknown what=")
     zone = _zone(timeBegin, timeEnd)
