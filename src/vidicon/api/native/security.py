@@ -34,9 +34,15 @@ def get_app(request: HTTPConnection) -> Vidicon:
 
 
 def decode_user_password(value: str) -> tuple[str, str]:
-    """``user:password`` from base64 (Basic and ``auth=``); Unauthorized if malformed."""
+    """``user:password`` from base64 (Basic and ``auth=``); Unauthorized if malformed.
+
+    The TS-API guide's own pages put ``btoa()`` into ``auth=`` unencoded, so a
+    ``+`` of the base64 arrives as a space once the query is decoded; base64
+    has no spaces, so a space is read back as the ``+`` it was.
+    """
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        text = value.strip().replace(" ", "+")
+        decoded = base64.b64decode(text, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Unauthorized("malformed credentials") from None
     username, sep, password = decoded.partition(":")
