@@ -54,6 +54,8 @@ QUICK = NotificationsConfig(
     public_url="https://nvr.example.net", retry_initial_s=0.05, retry_max_s=0.2
 )
 ADMIN = User(1, "test", is_admin=True)
+PLATES = (EventKind.LPR,)
+USER = (EventKind.USER,)
 
 
 def jpeg() -> bytes:
@@ -132,8 +134,10 @@ async def test_an_event_reaches_mqtt_a_webhook_email_and_ftp(tmp_path: Path) -> 
         ):
             notifications = replace(
                 QUICK,
-                mqtt=MqttConfig(LOCALHOST, broker.port),
-                webhooks=(WebhookConfig(hook.url, secret="hook-secret"),),
+                # Plates only: the server's own system log and camera status
+                # events (start-up, channel added) are not this test's business.
+                mqtt=MqttConfig(LOCALHOST, broker.port, kinds=PLATES),
+                webhooks=(WebhookConfig(hook.url, secret="hook-secret", kinds=PLATES),),
                 email=EmailConfig(
                     LOCALHOST,
                     ("guard@example.net",),
@@ -141,6 +145,7 @@ async def test_an_event_reaches_mqtt_a_webhook_email_and_ftp(tmp_path: Path) -> 
                     port=smtp.port,
                     username="nvr",
                     password="mail-pass",
+                    kinds=PLATES,
                 ),
                 ftp=FtpConfig(
                     LOCALHOST,
@@ -148,6 +153,7 @@ async def test_an_event_reaches_mqtt_a_webhook_email_and_ftp(tmp_path: Path) -> 
                     username="nvr",
                     password="ftp-pass",
                     directory="incoming/cam",
+                    kinds=PLATES,
                 ),
             )
             async with watching(broker.port) as seen, running(tmp_path, notifications) as app:
@@ -220,7 +226,9 @@ async def test_a_broker_that_comes_up_late_still_gets_the_event(tmp_path: Path) 
         pass
     broker.stop()  # ...then the broker goes away before Vidicon starts.
 
-    notifications = replace(QUICK, mqtt=MqttConfig(LOCALHOST, broker.port, timeout_s=2.0))
+    notifications = replace(
+        QUICK, mqtt=MqttConfig(LOCALHOST, broker.port, timeout_s=2.0, kinds=(EventKind.MOTION,))
+    )
     try:
         async with running(tmp_path, notifications) as app:
             event = await app.events.publish(Event(EventKind.MOTION, "motion", T0_US))
@@ -285,7 +293,9 @@ async def test_failures_are_counted_and_logged_without_secrets(
             attempts=2,
             webhooks=(
                 WebhookConfig(
-                    f"http://{LOCALHOST}:{closed}/x?token=t0ken-in-url", secret="hook-secret"
+                    f"http://{LOCALHOST}:{closed}/x?token=t0ken-in-url",
+                    secret="hook-secret",
+                    kinds=USER,
                 ),
             ),
             email=EmailConfig(
@@ -295,14 +305,17 @@ async def test_failures_are_counted_and_logged_without_secrets(
                 port=smtp.port,
                 username="nvr",
                 password="wrong-mail-pass",
+                kinds=USER,
             ),
-            ftp=FtpConfig(LOCALHOST, port=ftp.port, username="nvr", password="wrong-ftp-pass"),
+            ftp=FtpConfig(
+                LOCALHOST, port=ftp.port, username="nvr", password="wrong-ftp-pass", kinds=USER
+            ),
         )
         async with running(tmp_path, notifications) as app:
             image = app.data_dir / "events" / "images" / "e.jpg"
             image.parent.mkdir(parents=True)
             image.write_bytes(jpeg())
-            await app.events.publish(Event(EventKind.SYSTEM, "startup", T0_US, images=("e.jpg",)))
+            await app.events.publish(Event(EventKind.USER, "doorbell", T0_US, images=("e.jpg",)))
             hook_n, mail_n, ftp_n = app.notifications.notifiers
             await until(
                 lambda: all(n.delivery.failed == 1 for n in app.notifications.notifiers),
@@ -313,7 +326,7 @@ async def test_failures_are_counted_and_logged_without_secrets(
             assert ftp_n.delivery.retries == 0  # login refused (530): final at once
             assert smtp.messages == []
     logged = caplog.text
-    assert logged.count("gave up system event") == 3
+    assert logged.count("gave up user event") == 3
     for secret in ("t0ken-in-url", "hook-secret", "wrong-mail-pass", "wrong-ftp-pass"):
         assert secret not in logged
 

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 
 from tests.conftest import make_client
+from tests.support.events import forget_startup_events
 from vidicon.app import Vidicon
 from vidicon.core import plates
 from vidicon.core.events import Event, EventKind, EventQuery
@@ -25,6 +26,7 @@ JPEG = b"\xff\xd8\xff\xdbsnapshot\xff\xd9"
 
 
 async def seed(app: Vidicon) -> list[Event]:
+    await forget_startup_events(app)
     image = app.event_images.save(JPEG, 1, T0)
     events = [
         Event(EventKind.MOTION, "motion", T0, 1, end_us=T0 + 5 * S, images=(image,)),

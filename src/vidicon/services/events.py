@@ -109,6 +109,7 @@ class EventService:
         self._state: dict[StateTopic, dict[int, JsonValue]] = {t: {} for t in StateTopic}
         self._writer: asyncio.Task[None] | None = None
         self.dropped = 0  # emitted events lost because the write queue was full
+        self._storing = False  # the writer holds a batch it has not stored yet
 
     async def start(self) -> None:
         if self._writer is None:
@@ -234,13 +235,22 @@ class EventService:
             if subscription.wants(item):
                 subscription.offer(item)
 
+    async def drain(self) -> None:
+        """Wait until every event emitted so far is stored and fanned out."""
+        while not self._pending.empty() or self._storing:
+            await asyncio.sleep(0.005)
+
     async def _write_loop(self) -> None:
         while True:
             first = await self._pending.get()
             batch = [first]
             while len(batch) < WRITE_BATCH and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
-            await self._store_batch(batch)
+            self._storing = True
+            try:
+                await self._store_batch(batch)
+            finally:
+                self._storing = False
 
     async def _flush(self) -> None:
         batch: list[Event] = []

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.dialects.ts_api.conftest import T0
+from tests.support.events import forget_startup_events
 from vidicon.api.dialects.ts_api import find_events
 from vidicon.app import Vidicon
 from vidicon.core.events import Event, EventKind
@@ -25,6 +26,7 @@ CLERK = ("clerk", "clerk-password")  # LPR and Playback, no DataExport
 
 
 async def seed(app: Vidicon) -> None:
+    await forget_startup_events(app)
     publish = app.events.publish
     await publish(Event(EventKind.SYSTEM, "startup", T0))
     await publish(Event(EventKind.SYSTEM, "storageReady", T0 + S,
