@@ -109,7 +109,8 @@ class EventService:
         self._state: dict[StateTopic, dict[int, JsonValue]] = {t: {} for t in StateTopic}
         self._writer: asyncio.Task[None] | None = None
         self.dropped = 0  # emitted events lost because the write queue was full
-        self._storing = False  # the writer holds a batch it has not stored yet
+        self._settled = asyncio.Event()  # set while nothing emitted waits to be stored
+        self._settled.set()
 
     async def start(self) -> None:
         if self._writer is None:
@@ -136,6 +137,7 @@ class EventService:
         An event without an end is a moment (it ends when it begins)."""
         try:
             self._pending.put_nowait(_moment(event))
+            self._settled.clear()
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -237,8 +239,10 @@ class EventService:
 
     async def drain(self) -> None:
         """Wait until every event emitted so far is stored and fanned out."""
-        while not self._pending.empty() or self._storing:
-            await asyncio.sleep(0.005)
+        if self._writer is None:
+            await self._flush()
+            return
+        await self._settled.wait()
 
     async def _write_loop(self) -> None:
         while True:
@@ -246,11 +250,11 @@ class EventService:
             batch = [first]
             while len(batch) < WRITE_BATCH and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
-            self._storing = True
             try:
                 await self._store_batch(batch)
             finally:
-                self._storing = False
+                if self._pending.empty():
+                    self._settled.set()
 
     async def _flush(self) -> None:
         batch: list[Event] = []
