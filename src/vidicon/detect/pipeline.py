@@ -154,8 +154,13 @@ class ChannelPipeline:
             described = attrs.person_attributes(frame, track.box)
         elif kind == "vehicle":
             described = attrs.vehicle_attributes(frame, track.box, track.label)
+        # The spec's attributes twice: nested as TS-API's object topic sends
+        # them, and at the top level where event search filters them
+        # (api/dialects/ts_api/object_filters.py), with ``objectId`` beside.
         attributes: dict[str, JsonValue] = {
+            **described,
             "objId": track.id,
+            "objectId": track.id,
             "type": kind,
             "likelihood": round(track.best_score * 100, 2),
             "attributes": described,
