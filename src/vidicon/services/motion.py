@@ -38,6 +38,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 
 from vidicon.core.analytics import AnalyticsSettings
@@ -182,19 +183,22 @@ class ChannelMotion:
         if not moving:
             return out
         # The loop awaits this call: _event and _snapshot do not change meanwhile.
-        first, _ = moving[0]
-        if self.publish and self._event is None and self._snapshot is None:
-            out.snapshot = (encode_jpeg(to_bgr(first.picture)), first.time_us)
-        objects = self.service.objects
-        if objects is not None and self.channel_id in self.service.analysed:
-            last, result = moving[-1]  # after a stall, only the newest moving frame
-            if objects.wants(self.channel_id, last.time_us):
-                bgr = to_bgr(last.picture)
-                height, width = bgr.shape[:2]
-                out.objects = (bgr, last.time_us, motion_regions(result.cells, width, height))
-            else:
-                self.objects_skipped += 1
-            self.objects_skipped += len(moving) - 1
+        try:
+            first, _ = moving[0]
+            if self.publish and self._event is None and self._snapshot is None:
+                out.snapshot = (encode_jpeg(to_bgr(first.picture)), first.time_us)
+            objects = self.service.objects
+            if objects is not None and self.channel_id in self.service.analysed:
+                last, result = moving[-1]  # after a stall, only the newest moving frame
+                self.objects_skipped += len(moving) - 1
+                if objects.wants(self.channel_id, last.time_us):
+                    bgr = to_bgr(last.picture)
+                    height, width = bgr.shape[:2]
+                    out.objects = (bgr, last.time_us, motion_regions(result.cells, width, height))
+                else:
+                    self.objects_skipped += 1
+        except (av.FFmpegError, ValueError):  # a picture that will not convert: motion goes on
+            log.exception("channel %d: no colour picture for a moving frame", self.channel_id)
         return out
 
     def _collect(self, analysed: Analysed) -> None:
