@@ -16,8 +16,14 @@ For each N and side it prints frames analysed per second against the target
 real time), CPU seconds per second, and CPU per analysed frame; then the
 largest N each side held (>= 95 % of target, nothing lost) and the CPU ratio.
 
+Section ``detectors``: detector latency per frame for each bundled backend
+(OpenCV HOG people, Haar faces, PP-OCR plates) and the ONNX YOLO path
+against OpenCV's DNN module: bench/detectors.py's measurement, run here
+with ``--seconds`` per line.
+
     python bench/analytics.py --streams 8 16 32 --seconds 3
     python bench/analytics.py --only motion
+    python bench/analytics.py --only detectors --seconds 1
 
 Sections are functions registered in SECTIONS; ``--only`` picks some. The
 machine is shared and noisy: read the ratio, not the absolute figures.
@@ -237,7 +243,18 @@ def motion(args: argparse.Namespace) -> None:
         print(f"  N={o.streams:<3} CPU per analysed frame: reference / Vidicon = {ratio:.1f}x")
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"motion": motion}
+def detectors(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import detectors as latency  # bench/detectors.py
+
+    print("\n== detectors: latency per frame")
+    latency.run(args.seconds)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "motion": motion,
+    "detectors": detectors,
+}
 
 
 def main() -> int:

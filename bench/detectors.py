@@ -113,6 +113,27 @@ def yolo_pair(
     )
 
 
+def run(
+    seconds: float,
+    model: Path | None = None,
+    classes: list[str] | None = None,
+    input_size: int | None = None,
+) -> None:
+    """Print one line per backend (bench/analytics.py's ``detectors`` section too)."""
+    cv2.setNumThreads(1)
+    pictures = frames()
+    print(f"640x360 frames, one thread, {seconds:g} s per line")
+    row("person (OpenCV HOG)", measure(HogPersonDetector().detect, pictures, seconds))
+    row("face (OpenCV Haar)", measure(HaarFaceDetector().detect, pictures, seconds))
+    plates = PlateReader(RapidOcrReader(threads=1), [PlateZone("1", "zone", (0.6, 0.65, 1.0, 1.0))])
+    row("plates (PP-OCRv6, one zone)", measure(plates.read, pictures, seconds))
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = conv_yolo(Path(tmp) / "tiny.onnx", size=320, classes=80)
+        yolo_pair(tiny, [f"class{i}" for i in range(80)], None, pictures, seconds, "tiny 320")
+    if model is not None and classes:
+        yolo_pair(model, classes, input_size, pictures, seconds, model.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,21 +143,12 @@ def main() -> None:
     parser.add_argument("--classes", type=Path, help="its class names, one per line")
     parser.add_argument("--input-size", type=int, default=None)
     args = parser.parse_args()
-    cv2.setNumThreads(1)
-    pictures = frames()
-    print(f"640x360 frames, one thread, {args.seconds:g} s per line")
-    row("person (OpenCV HOG)", measure(HogPersonDetector().detect, pictures, args.seconds))
-    row("face (OpenCV Haar)", measure(HaarFaceDetector().detect, pictures, args.seconds))
-    plates = PlateReader(RapidOcrReader(threads=1), [PlateZone("1", "zone", (0.6, 0.65, 1.0, 1.0))])
-    row("plates (PP-OCRv6, one zone)", measure(plates.read, pictures, args.seconds))
-    with tempfile.TemporaryDirectory() as tmp:
-        tiny = conv_yolo(Path(tmp) / "tiny.onnx", size=320, classes=80)
-        yolo_pair(tiny, [f"class{i}" for i in range(80)], None, pictures, args.seconds, "tiny 320")
+    names = None
     if args.model:
         if not args.classes:
             parser.error("--model needs --classes")
         names = [n.strip() for n in args.classes.read_text().splitlines() if n.strip()]
-        yolo_pair(args.model, names, args.input_size, pictures, args.seconds, args.model.name)
+    run(args.seconds, args.model, names, args.input_size)
 
 
 if __name__ == "__main__":

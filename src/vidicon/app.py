@@ -107,7 +107,10 @@ class Vidicon:
             self.runtime, self.retention, self.events, self.clock, data_dir,
             self.config.storage.min_free_bytes,
         )  # fmt: skip
-        self.motion = MotionService(self.runtime, self.events, self.index, self.clock)
+        self.motion = MotionService(
+            self.runtime, self.events, self.index, self.clock,
+            objects=self.objects, images=EventImages(data_dir),
+        )  # fmt: skip
         self.event_images = EventImages(data_dir)
         self.event_search = EventSearch(
             self.events, LprSourceRegister(self.db, self.events.store), self.event_images

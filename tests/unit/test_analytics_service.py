@@ -1,8 +1,9 @@
-"""The objects service: a user ONNX model plugged in by configuration, and
-the settings and paths it refuses."""
+"""The objects service: a user ONNX model plugged in by configuration, the
+settings and paths it refuses, and how it follows the channels' settings."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pydantic
 import pytest
 
 from tests.support.onnx_models import probe_yolo
+from tests.support.scene import blank, draw_person
 from vidicon.base.errors import InvalidInput
 from vidicon.core.analytics import AnalyticsSettings
 from vidicon.core.clock import Clock
@@ -102,3 +104,34 @@ async def test_model_paths_stay_in_the_models_directory(
 def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
         AnalyticsSettings.model_validate({"enabled": True, **bad})
+
+
+async def test_sync_rebuilds_only_what_changed(
+    service: ObjectAnalyticsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = {"enabled": True, "backends": ["person"]}
+    frame = blank()
+    draw_person(frame, 320, 100, 130)
+    await service.sync({3: AnalyticsSettings.model_validate(people)})
+    await service.process(3, frame, 0)
+    (begun,) = await service.process(3, frame, S // 2)  # the person, confirmed
+    # The same settings again (a channel replaced, another refresh): the
+    # pipeline lives on, so its tracks and open events do.
+    await service.sync({3: AnalyticsSettings.model_validate(people)})
+    assert await service.process(3, frame, S) == []
+    assert begun.end_us is None
+    # Changed settings rebuild it: what was open is finished.
+    await service.sync({3: AnalyticsSettings.model_validate(dict(people, min_score=0.6))})
+    objects = frozenset({EventKind.OBJECT})
+    assert (await service.events.search(EventQuery(kinds=objects))).events[0].end_us is not None
+    # Settings that cannot apply are logged once, not retried every refresh;
+    # a channel configured by hand is left alone; a channel gone is removed.
+    await service.configure(9, AnalyticsSettings.model_validate(people))
+    caplog.set_level(logging.ERROR)
+    for _ in range(3):
+        await service.sync({4: yolo_settings("missing.onnx")})
+    assert [r.getMessage() for r in caplog.records if "channel 4" in r.getMessage()] == [
+        "channel 4: analytics not started: no model file 'missing.onnx' in the models directory"
+    ]
+    assert service.configured() == [9]
+    assert service.wants(9, 0) and not service.wants(4, 0)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from vidicon.core.media import Packet, StreamInfo, Track, VideoConfig
-from vidicon.detect.frames import GraySampler, is_reference, subsample_step
+from vidicon.detect.frames import GraySampler, is_reference, subsample_step, to_bgr
 from vidicon.detect.motion import GRID, MotionDetector
+from vidicon.detect.regions import motion_regions
 from vidicon.media import h264
 from vidicon.media.hub import StreamStart
 
@@ -177,6 +178,30 @@ def test_the_sampler_decodes_five_frames_a_second_and_the_detector_follows_them(
     # The square spans picture rows 40-80 of 180: cells rows 7-14 at most.
     rows = {i // GRID for r in results for i in r.indexes()}
     assert rows and min(rows) >= 6 and max(rows) <= 14
+
+
+def test_a_moving_frame_comes_in_colour_with_its_regions_in_pixels() -> None:
+    info, packets = encode(10, fps=5, width=1280, height=720)
+    frames = GraySampler(5.0).push([StreamStart(info, 1), *packets])
+    detector = MotionDetector(sensitivity=5)
+    result = [detector.feed(f.pixels, f.time_us) for f in frames][-1]
+    bgr = to_bgr(frames[-1].picture)
+    assert bgr.shape == (540, 960, 3)  # scaled to fit frames.MAX_BGR
+    # The square: luma 230 over 60, grey chroma; rows 40-80, columns 46-86
+    # of the 1280x720 picture, so 30-60 and 34-64 at 960x540.
+    (region,) = motion_regions(result.cells, 960, 540)
+    x, y, w, h = region
+    assert x < 64 and x + w > 34 and y < 60 and y + h > 30 and w <= 90 and h <= 60, region
+    assert bgr[45, 50].min() > 200 and bgr[200, 500].max() < 80
+
+
+def test_moved_cells_become_one_region_per_group() -> None:
+    cells = np.zeros((GRID, GRID), dtype=np.bool_)
+    cells[2:4, 3:5] = True
+    cells[4, 5] = True  # touches the first group diagonally
+    cells[20, 30] = True
+    assert motion_regions(cells, 640, 320) == [(60, 20, 60, 30), (600, 200, 20, 10)]
+    assert motion_regions(np.zeros((GRID, GRID), dtype=np.bool_), 640, 320) == []
 
 
 def test_the_sampler_waits_for_a_keyframe_after_a_gap() -> None:

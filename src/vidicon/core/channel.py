@@ -259,6 +259,10 @@ class MotionStatusView(BaseModel):
     dropped_packets: int = Field(default=0, description="packets the hub dropped: too slow")
     overflows: int = 0
     lighting_changes: int = Field(default=0, description="frames rejected as lighting changes")
+    analytics_frames: int = Field(default=0, description="moving frames handed to object analytics")
+    analytics_skipped: int = Field(
+        default=0, description="moving frames not handed: object analytics still busy or too soon"
+    )
 
 
 class ChannelView(BaseModel):

@@ -14,6 +14,10 @@ away before anything else touches them:
   whatever the stream's size;
 * after a gap (a new session, hub drops) decoding waits for a keyframe.
 
+* the decoded picture itself rides along (``GrayFrame.picture``): when
+  motion asks for object detection or a snapshot, :func:`to_bgr` converts
+  just that frame to colour, scaled to fit ``MAX_BGR`` (not every frame).
+
 Blocking CPU work: callers run :meth:`GraySampler.push` in a worker thread.
 PyAV releases the GIL while decoding, so several samplers share cores.
 """
@@ -36,12 +40,27 @@ log = logging.getLogger(__name__)
 
 TARGET_WIDTH = 192  # frames are subsampled to about this size or a little more
 TARGET_HEIGHT = 96
+MAX_BGR = (960, 540)  # colour frames for object detection fit in this
 
 
 @dataclass(frozen=True, slots=True)
 class GrayFrame:
     time_us: int  # UTC time of the frame
     pixels: npt.NDArray[np.uint8]  # luma, subsampled (a strided view: read, never keep)
+    picture: Any = None  # the decoded av.VideoFrame, for to_bgr
+
+
+def to_bgr(picture: Any, bound: tuple[int, int] = MAX_BGR) -> npt.NDArray[np.uint8]:
+    """A decoded frame in colour (BGR uint8), scaled down to fit ``bound``
+    (aspect kept, even sizes); never scaled up."""
+    width, height = int(picture.width), int(picture.height)
+    scale = min(1.0, bound[0] / width, bound[1] / height)
+    if scale < 1.0:
+        width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+    bgr: npt.NDArray[np.uint8] = picture.reformat(
+        width=width, height=height, format="bgr24"
+    ).to_ndarray()
+    return bgr
 
 
 def is_reference(data: bytes) -> bool:
@@ -135,4 +154,4 @@ class GraySampler:
         if previous is not None and abs(packet.time_us - previous) < self.interval_us:
             self._due_us = previous + self.interval_us  # keep the cadence, no drift
         self.sampled += 1
-        return GrayFrame(packet.time_us, luma(frames[-1], self._step))
+        return GrayFrame(packet.time_us, luma(frames[-1], self._step), frames[-1])

@@ -17,14 +17,16 @@ Events made here:
   ``lineCrossing`` a moment), code = the rule's name, label = object type.
 * ``lpr`` moments, label = the plate, code ``recognized``, with ``score``,
   ``roi``, ``srcCode`` and ``srcName`` as TS-API's carNo log has them.
+
+Snapshots are encoded here and handed to ``store_image`` (the service's
+event image store), which returns the path the event keeps.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidicon.core.events import Event, EventKind, JsonValue
 from vidicon.detect import attributes as attrs
@@ -32,7 +34,7 @@ from vidicon.detect.backends.base import Box, Detection, Detector, Frame
 from vidicon.detect.plates import PlateDeduper, PlateReader
 from vidicon.detect.regions import Region, detect_in_regions
 from vidicon.detect.rules import Rule, RuleHit, TrackPoint
-from vidicon.detect.snapshots import write_snapshot
+from vidicon.detect.snapshots import encode_jpeg
 from vidicon.detect.tracker import Track, Tracker
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Moment:
 
 
 Action = Begin | Finish | Moment
+# Stores a JPEG taken on a channel at a time; returns the path an event keeps.
+ImageStore = Callable[[bytes, int, int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ class ChannelPipeline:
     def __init__(
         self,
         channel_id: int,
-        images_dir: Path,
+        store_image: ImageStore,
         detectors: Sequence[Detector],
         *,
         object_types: frozenset[str],
@@ -80,7 +84,7 @@ class ChannelPipeline:
         tracker: Tracker | None = None,
     ) -> None:
         self.channel_id = channel_id
-        self.images_dir = images_dir
+        self.store_image = store_image
         self.detectors = list(detectors)
         self.object_types = object_types
         self.min_score = min_score
@@ -150,8 +154,13 @@ class ChannelPipeline:
             described = attrs.person_attributes(frame, track.box)
         elif kind == "vehicle":
             described = attrs.vehicle_attributes(frame, track.box, track.label)
+        # The spec's attributes twice: nested as TS-API's object topic sends
+        # them, and at the top level where event search filters them
+        # (api/dialects/ts_api/object_filters.py), with ``objectId`` beside.
         attributes: dict[str, JsonValue] = {
+            **described,
             "objId": track.id,
+            "objectId": track.id,
             "type": kind,
             "likelihood": round(track.best_score * 100, 2),
             "attributes": described,
@@ -239,11 +248,9 @@ class ChannelPipeline:
     def _snapshot(self, frame: Frame, box: Box | None, at_us: int, tag: str) -> tuple[str, ...]:
         self._snapshots += 1
         try:
-            path = write_snapshot(
-                self.images_dir, frame, box, self.channel_id, at_us, f"{tag}-{self._snapshots}"
-            )
+            path = self.store_image(encode_jpeg(frame, box), self.channel_id, at_us)
         except (OSError, ValueError):
-            log.exception("channel %d: could not write a snapshot", self.channel_id)
+            log.exception("channel %d: could not store a %s snapshot", self.channel_id, tag)
             return ()
         return (path,)
 

@@ -11,11 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
+import numpy as np
+import numpy.typing as npt
+
 from vidicon.detect.backends.base import Box, Detection, Detector, Frame, nms
 
 Region = tuple[int, int, int, int]  # x, y, w, h in pixels
 MARGIN = 1.0  # grow each region by its own size on every side (motion covers parts of a body)
 WHOLE_FRAME_SHARE = 0.6  # above this share of the frame, detect on the whole frame
+
+
+def motion_regions(cells: npt.NDArray[np.bool_], width: int, height: int) -> list[Region]:
+    """The moved cells of a motion grid (rows x columns, over the whole
+    picture) as pixel regions of a ``width`` x ``height`` frame: one region
+    per group of touching cells (8-connected), its bounding box."""
+    rows, cols = cells.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=8)
+    regions: list[Region] = []
+    for label in range(1, count):  # 0 is the background
+        col, row, span_c, span_r = (int(v) for v in stats[label][:4])
+        x0, x1 = col * width // cols, (col + span_c) * width // cols
+        y0, y1 = row * height // rows, (row + span_r) * height // rows
+        regions.append((x0, y0, x1 - x0, y1 - y0))
+    return regions
 
 
 def crop_boxes(

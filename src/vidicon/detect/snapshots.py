@@ -1,18 +1,11 @@
-"""Snapshot JPEGs of detected objects and plates.
+"""Snapshot JPEGs of detected objects, plates and motion: crop and encode.
 
-Files go under the event image directory (``<data_dir>/events/images``) as
-``YYYY/MM/DD/<channel>/<time_us>-<tag>.jpg`` (UTC date), and the path
-relative to that directory is what an :class:`~vidicon.core.events.Event`
-keeps in ``images``, so the data directory can move. Written to a temporary
-name and renamed, so a reader never sees half a picture.
+Only the picture work is here; storing the bytes is the event image store's
+job (:class:`~vidicon.storage.event_images.EventImages`, one writer for
+every event image, atomic and fsynced), which the services hand in.
 """
 
 from __future__ import annotations
-
-import os
-import re
-from datetime import UTC, datetime
-from pathlib import Path
 
 import cv2
 
@@ -20,7 +13,6 @@ from vidicon.detect.backends.base import Box, Frame
 
 MARGIN = 0.2  # context around the object, as a share of its size
 QUALITY = 85
-_TAG = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 def crop(frame: Frame, box: Box | None) -> Frame:
@@ -39,21 +31,9 @@ def crop(frame: Frame, box: Box | None) -> Frame:
     return frame[y0:y1, x0:x1]
 
 
-def write_snapshot(
-    root: Path, frame: Frame, box: Box | None, channel_id: int, at_us: int, tag: str
-) -> str:
-    """Write the JPEG; returns its path relative to ``root`` (POSIX form)."""
-    if not _TAG.match(tag):
-        raise ValueError(f"bad snapshot tag {tag!r}")
-    day = datetime.fromtimestamp(at_us / 1e6, UTC)
-    relative = f"{day:%Y/%m/%d}/{int(channel_id)}/{int(at_us)}-{tag}.jpg"
+def encode_jpeg(frame: Frame, box: Box | None = None) -> bytes:
+    """The JPEG of ``frame`` (BGR), cropped around ``box`` with some context."""
     ok, data = cv2.imencode(".jpg", crop(frame, box), [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
     if not ok:
         raise ValueError("the frame could not be encoded as JPEG")
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        file.write(data.tobytes())
-    os.replace(temporary, path)
-    return relative
+    return bytes(data.tobytes())

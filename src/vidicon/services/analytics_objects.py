@@ -13,6 +13,13 @@ channel's previous one is still being analysed or when it comes sooner than
 the channel's ``fps`` allows, and counts what it skipped. ``process`` awaits
 one frame's analysis and returns the events it produced (tests, tools).
 
+``sync`` keeps the channels in step with their stored settings (the motion
+service calls it once a second with every running channel's analytics): a
+channel is rebuilt only when its settings changed, removed when it stopped or
+switched analytics off, and settings that cannot be applied (a missing model
+file) are logged once, not retried until they change. Channels configured by
+hand (tests, tools) are left alone. Snapshots go to the event image store.
+
 Detectors are loaded once and shared by channels: the bundled OpenCV ones
 (HOG people, Haar faces) and each distinct user ONNX model. A user model's
 path is a file name under ``<data_dir>/models``: resolved with realpath and
@@ -25,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +62,7 @@ from vidicon.detect.rules import (
     Rule,
 )
 from vidicon.services.events import EventService
-from vidicon.storage.event_images import IMAGE_DIR
+from vidicon.storage.event_images import EventImages
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +89,14 @@ class ObjectAnalyticsService:
     ) -> None:
         self.events = events
         self.clock = clock
-        self.images_dir = data_dir / IMAGE_DIR
+        self.images = EventImages(data_dir)
         self.models_dir = data_dir / "models"
         self._ocr = ocr
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics")
         self._detectors: dict[object, Detector] = {}
         self._channels: dict[int, _Channel] = {}
+        self._synced: set[int] = set()  # channels configured by sync
+        self._refused: dict[int, AnalyticsSettings] = {}  # settings sync could not apply
         self._tasks: set[asyncio.Task[list[Event]]] = set()
 
     # --- configuration -----------------------------------------------------
@@ -108,6 +117,35 @@ class ObjectAnalyticsService:
             return
         async with channel.lock:
             await self._apply(channel, channel.pipeline.close(self.clock.now_us()))
+
+    async def sync(self, wanted: Mapping[int, AnalyticsSettings]) -> None:
+        """Match the analysed channels to ``wanted`` (channel -> enabled settings)."""
+        for channel_id in sorted(self._synced - set(wanted)):
+            self._synced.discard(channel_id)
+            await self.remove(channel_id)
+        for channel_id in set(self._refused) - set(wanted):
+            del self._refused[channel_id]
+        for channel_id, settings in wanted.items():
+            current = self._channels.get(channel_id)
+            if current is not None and current.settings == settings:
+                continue
+            if self._refused.get(channel_id) == settings:
+                continue
+            try:
+                await self.configure(channel_id, settings)
+            except InvalidInput as exc:
+                log.error("channel %d: analytics not started: %s", channel_id, exc)
+                self._refused[channel_id] = settings
+                self._synced.discard(channel_id)
+                continue
+            self._refused.pop(channel_id, None)
+            self._synced.add(channel_id)
+
+    def wants(self, channel_id: int, at_us: int) -> bool:
+        """Whether ``submit`` would take a frame of ``at_us`` now: callers check
+        before they spend time decoding one. Safe to call from any thread."""
+        channel = self._channels.get(channel_id)
+        return channel is not None and not channel.busy and not _too_soon(channel, at_us)
 
     def configured(self) -> list[int]:
         return sorted(self._channels)
@@ -133,10 +171,7 @@ class ObjectAnalyticsService:
         channel = self._channels.get(channel_id)
         if channel is None:
             return False
-        too_soon = (
-            channel.last_us is not None and at_us - channel.last_us < 1e6 / channel.settings.fps
-        )
-        if channel.busy or too_soon:
+        if channel.busy or _too_soon(channel, at_us):
             channel.skipped += 1
             return False
         channel.busy = True  # set before the task runs, so the next frame is skipped
@@ -206,7 +241,7 @@ class ObjectAnalyticsService:
             plates = PlateReader(self._reader(), zones)
         return ChannelPipeline(
             channel_id,
-            self.images_dir,
+            self.images.save,
             detectors,
             object_types=frozenset(settings.objects),
             min_score=settings.min_score,
@@ -275,6 +310,11 @@ class ObjectAnalyticsService:
                 f"no model file {name!r} in the models directory", "analytics.model.path"
             )
         return Path(path)
+
+
+def _too_soon(channel: _Channel, at_us: int) -> bool:
+    last = channel.last_us
+    return last is not None and 0 <= at_us - last < 1e6 / channel.settings.fps
 
 
 def _rule(settings: RuleSettings) -> Rule:

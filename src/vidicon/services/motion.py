@@ -15,7 +15,19 @@ begins a MOTION event and opens the channel's alarm window back to
 the event finishes and the window closes ``post_s`` after the last moving
 frame. The recorder turns the window into alarm footage (its pre-event
 buffer supplies the part before the alarm); ``normal`` footage recorded in
-the pre-event part is re-labelled ``alarm``.
+the pre-event part is re-labelled ``alarm``. The event carries a snapshot:
+the first moving frame, in colour, stored with the other event images.
+
+Object analytics run on motion only. When a channel has analytics enabled,
+a moving frame that the objects service is ready for (not busy, its ``fps``
+allows) is converted to colour in the worker thread (one frame, scaled to
+fit ``frames.MAX_BGR``) and submitted with its moved cells as pixel regions;
+frames the service was not ready for are counted as skipped, never queued.
+A channel with analytics but motion switched off (or outside its motion
+schedule) still runs the detector, silently: no motion events, no live
+state, no alarm footage; its sensitivity and mask still say what counts as
+motion (sensitivity 0: analytics see nothing). Each refresh also hands the
+running channels' analytics settings to ``ObjectAnalyticsService.sync``.
 """
 
 from __future__ import annotations
@@ -24,19 +36,27 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
+import av
 import numpy as np
 
+from vidicon.core.analytics import AnalyticsSettings
 from vidicon.core.channel import MotionStatusView
 from vidicon.core.clock import Clock, us_to_datetime, us_to_iso
 from vidicon.core.events import Event, EventKind, JsonValue, StateTopic
 from vidicon.core.zone import server_zone
 from vidicon.db.recordings import RecordingIndex
-from vidicon.detect.frames import GraySampler
+from vidicon.detect.backends.base import Frame
+from vidicon.detect.frames import GrayFrame, GraySampler, to_bgr
 from vidicon.detect.motion import GRID, MotionDetector, MotionResult
+from vidicon.detect.regions import Region, motion_regions
+from vidicon.detect.snapshots import encode_jpeg
 from vidicon.media.hub import Hub, HubItem, StreamStart
+from vidicon.services.analytics_objects import ObjectAnalyticsService
 from vidicon.services.events import EventService
 from vidicon.services.runtime import ChannelPipeline, Runtime
+from vidicon.storage.event_images import EventImages
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +68,28 @@ REFRESH_S = 1.0  # how often channels, settings and schedules are looked at
 WORKERS = 2
 
 
+@dataclass(slots=True)
+class Analysed:
+    """What the worker made of one batch of hub items."""
+
+    results: list[MotionResult] = field(default_factory=list)
+    objects: tuple[Frame, int, list[Region]] | None = None  # for the objects service
+    snapshot: tuple[bytes, int] | None = None  # JPEG of the first moving frame, its time
+
+
 class ChannelMotion:
     """The motion analysis of one channel while it runs."""
 
     def __init__(
-        self, service: MotionService, pipeline: ChannelPipeline, stream: str, hub: Hub
+        self,
+        service: MotionService,
+        pipeline: ChannelPipeline,
+        stream: str,
+        hub: Hub,
+        publish: bool = True,
     ) -> None:
         self.service = service
+        self.publish = publish  # motion events, live state, alarm footage (else only analytics)
         self.pipeline = pipeline
         self.channel_id = pipeline.channel_id
         self.settings = pipeline.settings.motion
@@ -74,6 +109,9 @@ class ChannelMotion:
         self._event: Event | None = None
         self._first_us = 0
         self._quiet = 0
+        self._snapshot: tuple[bytes, int] | None = None  # first moving frame, not yet stored
+        self.objects_submitted = 0
+        self.objects_skipped = 0
         self._task = asyncio.create_task(self._run(), name=f"motion-{self.channel_id}")
 
     @property
@@ -88,7 +126,7 @@ class ChannelMotion:
 
     def status(self) -> MotionStatusView:
         return MotionStatusView(
-            enabled=True,
+            enabled=self.pipeline.settings.motion.enabled,
             running=not self.finished,
             stream=self.stream,
             motion=self.motion,
@@ -101,6 +139,8 @@ class ChannelMotion:
             dropped_packets=self.reader.dropped_packets,
             overflows=self.reader.overflows,
             lighting_changes=self.detector.rejected,
+            analytics_frames=self.objects_submitted,
+            analytics_skipped=self.objects_skipped,
         )
 
     # --- the loop ------------------------------------------------------------
@@ -114,8 +154,8 @@ class ChannelMotion:
                 while (item := self.reader.get_nowait()) is not None:
                     batch.append(item)
                 if batch:
-                    results = await loop.run_in_executor(self.service.pool, self._analyse, batch)
-                    self._collect(results)
+                    analysed = await loop.run_in_executor(self.service.pool, self._analyse, batch)
+                    self._collect(analysed)
                 elif self.reader.closed:
                     break
                 now = loop.time()
@@ -128,14 +168,49 @@ class ChannelMotion:
         finally:
             await asyncio.shield(self._close())
 
-    def _analyse(self, batch: list[HubItem]) -> list[MotionResult]:
-        """Worker thread: decode what is due and compare it with the background."""
+    def _analyse(self, batch: list[HubItem]) -> Analysed:
+        """Worker thread: decode what is due and compare it with the background;
+        colour pictures only for a motion snapshot and the objects service."""
         if any(isinstance(item, StreamStart) for item in batch):
             self.detector.reset()
-        return [self.detector.feed(f.pixels, f.time_us) for f in self.sampler.push(batch)]
+        out = Analysed()
+        moving: list[tuple[GrayFrame, MotionResult]] = []
+        for frame in self.sampler.push(batch):
+            result = self.detector.feed(frame.pixels, frame.time_us)
+            out.results.append(result)
+            if result.moving:
+                moving.append((frame, result))
+        if not moving:
+            return out
+        # The loop awaits this call: _event and _snapshot do not change meanwhile.
+        try:
+            first, _ = moving[0]
+            if self.publish and self._event is None and self._snapshot is None:
+                out.snapshot = (encode_jpeg(to_bgr(first.picture)), first.time_us)
+            objects = self.service.objects
+            if objects is not None and self.channel_id in self.service.analysed:
+                last, result = moving[-1]  # after a stall, only the newest moving frame
+                self.objects_skipped += len(moving) - 1
+                if objects.wants(self.channel_id, last.time_us):
+                    bgr = to_bgr(last.picture)
+                    height, width = bgr.shape[:2]
+                    out.objects = (bgr, last.time_us, motion_regions(result.cells, width, height))
+                else:
+                    self.objects_skipped += 1
+        except (av.FFmpegError, ValueError):  # a picture that will not convert: motion goes on
+            log.exception("channel %d: no colour picture for a moving frame", self.channel_id)
+        return out
 
-    def _collect(self, results: list[MotionResult]) -> None:
-        for result in results:
+    def _collect(self, analysed: Analysed) -> None:
+        if analysed.snapshot is not None:
+            self._snapshot = analysed.snapshot
+        if analysed.objects is not None and self.service.objects is not None:
+            frame, at_us, regions = analysed.objects
+            if self.service.objects.submit(self.channel_id, frame, at_us, regions):
+                self.objects_submitted += 1
+            else:
+                self.objects_skipped += 1
+        for result in analysed.results:
             self.frames += 1
             if result.moving:
                 self._window.append(result)
@@ -145,6 +220,10 @@ class ChannelMotion:
     async def _second(self) -> None:
         moving, self._window = self._window, []
         self.motion = bool(moving)
+        if not self.publish:
+            if moving:
+                self.last_motion_us = moving[-1].time_us
+            return
         self.service.events.set_state(StateTopic.MOTION, self.channel_id, self.motion)
         if moving:
             self._quiet = 0
@@ -158,6 +237,7 @@ class ChannelMotion:
         else:
             self._cells[:] = False
             self._peak = 0.0
+            self._snapshot = None
 
     # --- events and alarm footage -------------------------------------------
 
@@ -176,8 +256,9 @@ class ChannelMotion:
         pre_us = int(self.settings.pre_s * 1_000_000)
         if self.settings.record:
             self.pipeline.alarm.begin(first_us - pre_us)
+        images = await self._store_snapshot()
         event = Event(EventKind.MOTION, "motion", first_us, channel_id=self.channel_id,
-                      attributes=self._attributes())  # fmt: skip
+                      attributes=self._attributes(), images=images)  # fmt: skip
         try:
             self._event = await self.service.events.begin(event)
             if self.settings.record:
@@ -188,6 +269,22 @@ class ChannelMotion:
         except Exception:  # the database is busy or gone: motion goes on
             log.exception("motion event of channel %d not stored", self.channel_id)
             self._event = self._event or event
+
+    async def _store_snapshot(self) -> tuple[str, ...]:
+        snapshot, self._snapshot = self._snapshot, None
+        images = self.service.images
+        if snapshot is None or images is None:
+            return ()
+        jpeg, at_us = snapshot
+        loop = asyncio.get_running_loop()
+        try:
+            path = await loop.run_in_executor(
+                self.service.pool, images.save, jpeg, self.channel_id, at_us
+            )
+        except (OSError, ValueError):
+            log.exception("motion snapshot of channel %d not stored", self.channel_id)
+            return ()
+        return (path,)
 
     async def _finish(self) -> None:
         event, self._event = self._event, None
@@ -208,7 +305,7 @@ class ChannelMotion:
         self.reader.close()
         if self._event is not None:
             await self._finish()
-        if self.motion:
+        if self.motion and self.publish:
             self.motion = False
             self.service.events.set_state(StateTopic.MOTION, self.channel_id, False)
 
@@ -217,8 +314,18 @@ class MotionService:
     """Starts and stops each channel's motion analysis as settings and schedules say."""
 
     def __init__(
-        self, runtime: Runtime, events: EventService, index: RecordingIndex, clock: Clock
+        self,
+        runtime: Runtime,
+        events: EventService,
+        index: RecordingIndex,
+        clock: Clock,
+        *,
+        objects: ObjectAnalyticsService | None = None,
+        images: EventImages | None = None,
     ) -> None:
+        self.objects = objects
+        self.images = images
+        self.analysed: set[int] = set()  # channels whose moving frames go to objects
         self.runtime = runtime
         self.events = events
         self.index = index
@@ -260,25 +367,38 @@ class MotionService:
     async def refresh(self) -> None:
         """Match running analyses to channels, their settings and schedules now."""
         local = us_to_datetime(self.clock.now_us()).astimezone(server_zone())
-        wanted: dict[int, tuple[ChannelPipeline, str, Hub]] = {}
+        wanted: dict[int, tuple[ChannelPipeline, str, Hub, bool]] = {}
+        analytics: dict[int, AnalyticsSettings] = {}
         for channel_id, pipeline in list(self.runtime.pipelines.items()):
-            motion = pipeline.settings.motion
-            if not (pipeline.settings.enabled and motion.enabled and motion.sensitivity):
+            settings = pipeline.settings
+            if not settings.enabled:
                 continue
-            if not motion.scheduled_at(local):
+            if settings.analytics.enabled and self.objects is not None:
+                analytics[channel_id] = settings.analytics
+            motion = settings.motion
+            publish = motion.enabled and motion.scheduled_at(local)
+            if not motion.sensitivity or not (publish or channel_id in analytics):
                 continue
             stream = "sub" if "sub" in pipeline.hubs else "main"
             hub = pipeline.hubs.get(stream)
             if hub is not None:
-                wanted[channel_id] = (pipeline, stream, hub)
+                wanted[channel_id] = (pipeline, stream, hub, publish)
+        if self.objects is not None:
+            await self.objects.sync(analytics)
+        self.analysed = set(analytics)
         for channel_id, running in list(self.channels.items()):
             want = wanted.get(channel_id)
-            if want is None or want[0] is not running.pipeline or running.finished:
+            if (
+                want is None
+                or want[0] is not running.pipeline
+                or want[3] != running.publish
+                or running.finished
+            ):
                 del self.channels[channel_id]
                 await running.stop()
-        for channel_id, (pipeline, stream, hub) in wanted.items():
+        for channel_id, (pipeline, stream, hub, publish) in wanted.items():
             if channel_id not in self.channels and not hub_closed(pipeline, hub):
-                self.channels[channel_id] = ChannelMotion(self, pipeline, stream, hub)
+                self.channels[channel_id] = ChannelMotion(self, pipeline, stream, hub, publish)
 
 
 def hub_closed(pipeline: ChannelPipeline, hub: Hub) -> bool:

@@ -7,17 +7,24 @@ so the clock stays readable after heavy compression.
 With a virtual PTZ head (``view``), a band across the lower middle shows a
 fixed "world" of tiles through the head's window: panning and tilting shift
 it, zooming magnifies it, so a PTZ command visibly changes the picture.
+
+With a ``scene`` (``walk``: :class:`~vidicon.media.ingest.figures.WalkScene`)
+the picture is that scene, drawn in colour with OpenCV and converted to
+4:2:0 in one call, with the clock burnt in on top.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from vidicon.media.control.simulated import View
+from vidicon.media.ingest.figures import WalkScene
 
+SCENES = ("walk",)
 TILES_ACROSS = 8  # world tiles across the band at zoom 0
 MAX_MAGNIFY = 4.0  # at zoom 1
 
@@ -51,6 +58,8 @@ class Painter:
         view: Callable[[], View] | None = None,
         *,
         still: bool = False,
+        scene: str = "",
+        fps: int = 15,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError("width and height must be even")
@@ -70,11 +79,18 @@ class Painter:
         self.band = (height * 11 // 20 // 2 * 2, height * 17 // 20 // 2 * 2)  # rows of the world
         self._world: tuple[View, npt.NDArray[np.uint8]] | None = None
         self.still = still
+        self.fps = fps
+        self.scene = WalkScene(width, height) if scene == "walk" else None
 
     def paint(self, frame_index: int, text: str, square: bool = True) -> npt.NDArray[np.uint8]:
         """One yuv420p picture as the (h*3/2, w) array PyAV expects; the bouncing
         square only when ``square``."""
         w, h = self.width, self.height
+        if self.scene is not None:
+            bgr = self.scene.paint(frame_index / self.fps)
+            yuv = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
+            self._draw_text(yuv[:h], text, self.stroke * 2, self.stroke * 2)
+            return yuv
         out = np.empty((h * 3 // 2, w), dtype=np.uint8)
         shift = 0 if self.still else (frame_index * 4) % (w * 2)
         luma = out[:h]

@@ -6,7 +6,9 @@ URL: ``sim://?width=640&height=360&fps=15&gop=30&audio=1``. A virtual PTZ
 head (:mod:`vidicon.media.control.simulated`) moves the scene it paints, and
 its reboot restarts the stream as a real camera's would. For motion
 detection, ``still=1`` keeps the background fixed and ``motion=2-5`` shows the
-moving square only from 2 s to 5 s after each (re)start.
+moving square only from 2 s to 5 s after each (re)start. For object
+analytics, ``scene=walk`` paints a person walking across a still yard and a
+licence plate (:class:`~vidicon.media.ingest.figures.WalkScene`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from vidicon.core.status import ChannelStatus
 from vidicon.media import aac, h264
 from vidicon.media.control.simulated import VirtualHead
 from vidicon.media.hub import Hub
-from vidicon.media.ingest.painter import Painter
+from vidicon.media.ingest.painter import SCENES, Painter
 from vidicon.media.ingest.source import SourceFailure, ThreadSource
 from vidicon.media.ingest.timeline import Timeline
 
@@ -46,6 +48,7 @@ class SimulatedOptions:
     label: str = ""
     still: bool = False  # fixed background: only the square (and the clock) move
     motion: tuple[float, float] | None = None  # seconds after start the square is shown
+    scene: str = ""  # "walk": a drawn scene for object analytics instead of the bars
 
     def square_at(self, frame_index: int) -> bool:
         if self.motion is None:
@@ -73,6 +76,7 @@ class SimulatedOptions:
             label=label,
             still=query.get("still", "0") in {"1", "true", "yes"},
             motion=_window(query.get("motion")),
+            scene=query.get("scene", "") if query.get("scene") in SCENES else "",
         )
 
 
@@ -119,7 +123,10 @@ class SimulatedSource(ThreadSource):
         head = self.head
         view = head.view if head is not None else None
         reboots = head.reboots if head is not None else 0
-        painter = Painter(o.width, o.height, o.label, o.noise_percent, view, still=o.still)
+        painter = Painter(
+            o.width, o.height, o.label, o.noise_percent, view,
+            still=o.still, scene=o.scene, fps=o.fps,
+        )  # fmt: skip
         audio_config = (
             AudioConfig(aac.build_asc(2, SAMPLE_RATE, 1), SAMPLE_RATE, 1) if audio else None
         )
