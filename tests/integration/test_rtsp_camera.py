@@ -226,9 +226,11 @@ def test_read_across_loop_boundary(camera: RtspCamera, tmp_path: Path) -> None:
         pk = packets(out)
         video = sorted(pk["video"])
         audio = sorted(pk["audio"])
-        # 25 fps for 12 s, across two loop boundaries, without holes or resets.
-        assert abs(len(video) - READ_SECONDS * 25) <= 3, (name, len(video))
-        assert video[-1] - video[0] > READ_SECONDS - 0.5, name
+        # 25 fps for 12 s, across two loop boundaries, without holes or resets;
+        # a reader that joins a running mount between keyframes starts at the
+        # next one, up to a GOP (1 s) late.
+        assert READ_SECONDS * 25 - 28 <= len(video) <= READ_SECONDS * 25 + 3, (name, len(video))
+        assert video[-1] - video[0] > READ_SECONDS - 1.5, name
         # Frame spacing stays 40 ms through the loop boundaries.  The first second
         # is skipped: a client joining a shared, running mount re-aligns its clock
         # on the first RTCP sender report, which may shift its first few packets.
