@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from vidicon.api.dialects.ts_api import event_videos, export, find, routes
+from vidicon.api.dialects.ts_api import auth, event_videos, export, find, routes
 
 router = APIRouter()
 for _module in (routes, find, export, event_videos):
     router.include_router(_module.router)
+router.include_router(auth.router)
 
 __all__ = ["router"]
