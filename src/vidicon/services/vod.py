@@ -97,11 +97,11 @@ class VodService:
     ) -> list[RecordedFile]:
         """The file and the ones after it, or the files after it (oldest first) or
         before it (newest first, for playing backwards)."""
+        user.require(Right.PLAYBACK)
         _check_limit(limit)
         row = await self.index.get_segment(file_id)
         if row is None or (channel_id is not None and row.channel_id != channel_id):
             raise NotFound(f"file {file_id} not found")
-        user.require(Right.PLAYBACK)
         user.require_channel(row.channel_id)
         if step == "from":
             rows = await self.queries.from_file(row, limit)
