@@ -32,7 +32,10 @@ async def raw_get(
     headers: dict[str, str] | None = None,
     client: tuple[str, int] = ("127.0.0.1", 50000),
     timeout: float = 5.0,
+    partial: bool = False,
 ) -> RawResponse:
+    """The answer; with ``partial``, what was sent within ``timeout`` (for
+    streams that never end)."""
     path, _, query = raw_path.partition(b"?")
     scope = {
         "type": "http",
@@ -51,9 +54,12 @@ async def raw_get(
     }
     sent: list[dict[str, Any]] = []
     done = asyncio.Event()
+    requested = False
 
     async def receive() -> dict[str, Any]:
-        if not sent:
+        nonlocal requested
+        if not requested:
+            requested = True
             return {"type": "http.request", "body": b"", "more_body": False}
         await done.wait()
         return {"type": "http.disconnect"}
@@ -70,11 +76,16 @@ async def raw_get(
     task = asyncio.create_task(call())
     try:
         await asyncio.wait_for(done.wait(), timeout)
+    except TimeoutError:
+        if not partial:
+            raise
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    start = next(m for m in sent if m["type"] == "http.response.start")
+        done.set()  # the client goes away
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 2)
+    start = next((m for m in sent if m["type"] == "http.response.start"), None)
+    if start is None:  # no answer yet (partial): status 0
+        return RawResponse(0, {}, b"")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     heads = {k.decode().lower(): v.decode() for k, v in start.get("headers", [])}
     return RawResponse(int(start["status"]), heads, body)

@@ -11,15 +11,17 @@ slip through unnoticed.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, BASE_URL
-from tests.support.asgi_raw import websocket
+from tests.support.asgi_raw import raw_get, websocket
 from tests.unit.test_api_channels import channel_body, concrete, create, endpoints, flatten
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
@@ -242,3 +244,45 @@ async def test_without_remote_only_from_this_machine_over_every_carrier(
     app = create_app(app_with_users, manage_lifecycle=False)
     live = await websocket(app, "/v1/live/1/main/ws", None, basic(local_only), REMOTE, wait=1)
     assert live.close_code == 4403, live
+
+
+# --- camera passwords ------------------------------------------------------------------
+
+CAMERA_SECRET = "s3cret-Cam-pw"
+
+
+async def test_camera_passwords_never_appear_in_any_get_or_log(
+    app_with_users: Vidicon,
+    admin_client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for url, extra in (
+        (f"rtsp://cam:{CAMERA_SECRET}@127.0.0.1:1/a", {}),
+        ("rtsp://127.0.0.1:1/b", {"username": "cam", "password": CAMERA_SECRET}),
+    ):
+        made = await admin_client.post(
+            "/v1/channels", json={"name": "Cam", "main": {"url": url, **extra}}
+        )
+        assert made.status_code == 201, made.text
+        assert CAMERA_SECRET not in made.text
+    await admin_client.put(
+        "/v1/channels/2", json={"name": "Cam", "main": {"url": f"rtsp://c:{CAMERA_SECRET}@h:1/x"}}
+    )
+    params = {"channel": "2", "ch": "2", "start": DAY, "end": DAY_END, "at": DAY, "when": DAY}
+    params |= {"what": "recDays", "timeBegin": DAY, "from": "2024-01-01"}
+    gets = sorted(p for m, p in endpoints(app_with_users) if m == "GET")
+    app = create_app(app_with_users, manage_lifecycle=False)
+    admin = basic(ADMIN_USER, ADMIN_PASSWORD)
+    assert len(gets) > 25
+    for path in gets:
+        url = re.sub(r"\{[^}]+\}", "2", path).replace("/2/2/", "/2/main/")
+        raw = f"{url}?{urlencode(params)}".encode()
+        # Live video waits for a camera that is not there: what came within a second.
+        got = await raw_get(app, raw, admin, timeout=1, partial=True)
+        assert CAMERA_SECRET.encode() not in got.body, (path, got)
+        if path == "/v1/channels/{channel_id}":
+            assert got.status == 200 and b'"has_credentials":true' in got.body
+    audit_entries = await admin_client.get("/v1/audit", params={"limit": 500})
+    assert audit_entries.json()["total"] >= 3 and CAMERA_SECRET not in audit_entries.text
+    assert CAMERA_SECRET not in caplog.text
