@@ -31,6 +31,8 @@ from vidicon.db import schema
 SIM = "sim://?width=160&height=96&fps=5&audio=0"
 UNREACHABLE = "rtsp://127.0.0.1:1/x"
 SECRET = "s3cr3t-pw"
+# Public without credentials, and why: the API's documentation (it holds no data)
+# and the static script and style files of the web pages (the same for everybody).
 PUBLIC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/web/{name}"}
 # Pages check credentials themselves and answer 401 with the sign-in form.
 PAGE_ROUTES = {"/", "/watch"}
@@ -108,6 +110,9 @@ async def test_every_route_requires_credentials(
     spec = (await client.get("/openapi.json")).json()
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert documented <= routes
+    # Setup takes the one-time secret instead; login takes the password; logout
+    # only ends the session the caller brings. (TS-API /api/auth answers 401
+    # without credentials, as the spec says, so it is swept like the others.)
     public = {"/v1/setup", "/v1/auth/login", "/v1/auth/logout"}
     open_routes = public | PUBLIC_ROUTES | PAGE_ROUTES
     protected = sorted((m, p) for m, p in routes if p not in open_routes)
