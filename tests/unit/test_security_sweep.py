@@ -25,6 +25,7 @@ from tests.support.asgi_raw import raw_get, websocket
 from tests.unit.test_api_channels import channel_body, concrete, create, endpoints, flatten
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
+from vidicon.base.errors import Forbidden, NotFound
 from vidicon.core.rights import ALL_RIGHTS, Right
 
 PASSWORD = "user-password-1"
@@ -244,6 +245,12 @@ async def test_without_remote_only_from_this_machine_over_every_carrier(
     app = create_app(app_with_users, manage_lifecycle=False)
     live = await websocket(app, "/v1/live/1/main/ws", None, basic(local_only), REMOTE, wait=1)
     assert live.close_code == 4403, live
+    # The RTSP restream carrier too (its server passes the peer address).
+    restream = app_with_users.restream
+    with pytest.raises(Forbidden):
+        await restream.authorize("/ch1/main", local_only, PASSWORD, REMOTE[0])
+    with pytest.raises(NotFound, match="disabled"):  # past the checks, to the channel
+        await restream.authorize("/ch1/main", local_only, PASSWORD, "127.0.0.1")
 
 
 # --- camera passwords ------------------------------------------------------------------
