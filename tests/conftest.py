@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
-from vidicon.config import Config, LiveConfig, SourcesConfig, StorageConfig
+from vidicon.config import AuthConfig, Config, LiveConfig, SourcesConfig, StorageConfig
 from vidicon.services import auth as auth_service
 
 ADMIN_USER = "admin"
@@ -32,11 +32,13 @@ BASE_URL = "http://test"
 
 def make_config(data_dir: Path, **storage: Any) -> Config:
     """A configuration for tests: no free-space guard, quick reconnects, no
-    RTSP restream (tests that need one pick a free port)."""
+    RTSP restream (tests that need one pick a free port), failed sign-ins
+    answered at once (the delay has its own tests)."""
     return Config(
         storage=StorageConfig(data_dir=data_dir, min_free_bytes=0, **storage),
         sources=SourcesConfig(retry_initial_s=0.2, retry_max_s=1.0, open_timeout_s=5.0),
         live=LiveConfig(rtsp_port=0),
+        auth=AuthConfig(failure_delay_s=0.0),
     )
 
 

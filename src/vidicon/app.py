@@ -12,6 +12,7 @@ from vidicon.core.clock import SYSTEM_CLOCK, Clock
 from vidicon.db.database import Database
 from vidicon.db.event_backups import EventBackupIndex
 from vidicon.db.events import EventStore
+from vidicon.db.exports import ExportRecords
 from vidicon.db.leases import SegmentLeases
 from vidicon.db.lpr_sources import LprSourceRegister
 from vidicon.db.recordings import RecordingIndex
@@ -19,7 +20,10 @@ from vidicon.db.timeline import TimelineIndex
 from vidicon.db.usage import UsageQueries
 from vidicon.db.vod import VodQueries
 from vidicon.services.analytics_objects import ObjectAnalyticsService
+from vidicon.services.api_keys import ApiKeyService
+from vidicon.services.audit import AuditService
 from vidicon.services.auth import AuthService
+from vidicon.services.channel_changes import ChannelChanges
 from vidicon.services.channel_status import ChannelStatusService
 from vidicon.services.channels import ChannelService
 from vidicon.services.device_control import DeviceControlService
@@ -38,11 +42,13 @@ from vidicon.services.playback_media import PlaybackMediaService
 from vidicon.services.recordings import RecordingService
 from vidicon.services.restream import RestreamService
 from vidicon.services.runtime import Runtime
+from vidicon.services.sign_in import SignInService
 from vidicon.services.snapshots import SnapshotService
 from vidicon.services.status_feed import StatusFeed
 from vidicon.services.system import SystemService
 from vidicon.services.table_exports import TableExportService
 from vidicon.services.timeline import TimelineService
+from vidicon.services.users import UserService
 from vidicon.services.vod import VodService
 from vidicon.services.webrtc import WebRtcService
 from vidicon.storage.event_images import IMAGE_DIR, EventImages
@@ -72,9 +78,14 @@ class Vidicon:
             data_dir, self.index, min_free_bytes=self.config.storage.min_free_bytes
         )
         self.runtime = Runtime(self.config, self.clock, self.store, self.retention)
-        self.auth = AuthService(self.db, self.clock)
+        self.auth = AuthService(self.db, self.clock, self.config.auth)
         self.events = EventService(EventStore(self.db), self.clock)
         self.channels = ChannelService(self.db, self.runtime, self.clock)
+        self.audit = AuditService(self.events, self.clock, ExportRecords(self.db))
+        self.sign_in = SignInService(self.auth, self.audit)
+        self.users = UserService(self.db, self.auth, self.audit)
+        self.api_keys = ApiKeyService(self.db, self.auth, self.audit)
+        self.channel_changes = ChannelChanges(self.channels, self.audit)
         self.recordings = RecordingService(data_dir, self.index)
         self.timeline = TimelineService(TimelineIndex(self.db), self.channels.ids)
         self.live = LiveService(self.runtime, self.config.live)
@@ -84,7 +95,7 @@ class Vidicon:
         self.snapshots = SnapshotService(self.live, self.config.live)
         self.playback_media = PlaybackMediaService(data_dir, self.index, self.channels)
         self.exports = ExportService(
-            data_dir, self.db, self.channels, self.playback_media, self.clock
+            data_dir, self.db, self.channels, self.playback_media, self.clock, audit=self.audit
         )
         self.device_control = DeviceControlService(self.channels, self.runtime)
         self.event_backups = EventBackupService(

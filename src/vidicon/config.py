@@ -73,6 +73,13 @@ Example (every key optional)::
     directory = "/incoming/vidicon"
     passive = true
     tls = false                     # explicit FTPS (AUTH TLS, protected data channel)
+
+    [auth]
+    failure_delay_s = 0.5           # a failed sign-in is answered after this, doubling each time
+    max_failure_delay_s = 4.0
+    user_failures = 5               # failed sign-ins for one user name before it is locked out
+    address_failures = 20           # failed sign-ins from one client address before lockout
+    lockout_s = 60.0                # how long a lockout lasts (429 with Retry-After)
 """
 
 from __future__ import annotations
@@ -229,6 +236,17 @@ def _check_port(port: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Sign-in throttling (vidicon.services.login_throttle)."""
+
+    failure_delay_s: float = 0.5
+    max_failure_delay_s: float = 4.0
+    user_failures: int = 5
+    address_failures: int = 20
+    lockout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -237,6 +255,7 @@ class Config:
     database_url: str | None = None
     simulated_cameras: int = 0  # `vidicon demo` sets 4
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     @property
     def db_url(self) -> str:
@@ -263,6 +282,7 @@ def load_config(path: Path | None) -> Config:
         live=_section(LiveConfig, raw.get("live", {})),
         database_url=raw.get("database", {}).get("url"),
         notifications=_notifications(raw.get("notifications", {})),
+        auth=_section(AuthConfig, raw.get("auth", {})),
     )
 
 

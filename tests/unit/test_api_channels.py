@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,19 @@ import sqlalchemy as sa
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, make_client, make_config
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
+from vidicon.config import AuthConfig
 from vidicon.db import schema
-from vidicon.services import auth as auth_module
 
 SIM = "sim://?width=160&height=96&fps=5&audio=0"
 UNREACHABLE = "rtsp://127.0.0.1:1/x"
 SECRET = "s3cr3t-pw"
+# Public without credentials, and why: the API's documentation (it holds no data)
+# and the static script and style files of the web pages (the same for everybody).
 PUBLIC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/web/{name}"}
 # Pages check credentials themselves and answer 401 with the sign-in form.
 PAGE_ROUTES = {"/", "/watch"}
 FAILURE_CODES = {404, 408}
+LOCKOUT_FAILURES = AuthConfig().user_failures
 
 
 def channel_body(name: str = "Front door", url: str = SIM, **extra: Any) -> dict[str, Any]:
@@ -106,6 +110,9 @@ async def test_every_route_requires_credentials(
     spec = (await client.get("/openapi.json")).json()
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert documented <= routes
+    # Setup takes the one-time secret instead; login takes the password; logout
+    # only ends the session the caller brings. (TS-API /api/auth answers 401
+    # without credentials, as the spec says, so it is swept like the others.)
     public = {"/v1/setup", "/v1/auth/login", "/v1/auth/logout"}
     public |= {"/api/info"}  # TS-API: answers without a session (ts_api/test_info.py)
     open_routes = public | PUBLIC_ROUTES | PAGE_ROUTES
@@ -231,21 +238,27 @@ async def test_token_creation_needs_credentials(client: httpx.AsyncClient) -> No
 
 
 async def test_login_lockout_after_five_failures(
-    client: httpx.AsyncClient, admin_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    vidicon_app: Vidicon,
+    client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     token = (await admin_client.post("/v1/auth/tokens", json={})).json()["token"]
-    for _ in range(auth_module.LOCKOUT_FAILURES):
+    for _ in range(LOCKOUT_FAILURES):
         wrong = await client.get("/v1/channels", headers=basic(ADMIN_USER, "wrong-horse-1"))
         assert wrong.status_code == 401
+    # Locked out: refused before the password is looked at, right or wrong.
     refused = await client.get("/v1/channels", headers=basic(ADMIN_USER, ADMIN_PASSWORD))
-    assert refused.status_code == 401
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
     again = await client.get("/v1/channels", headers=basic(ADMIN_USER, ADMIN_PASSWORD))
-    assert again.status_code == 401
+    assert again.status_code == 429
     # A token issued before is not a password login and keeps working.
     bearer = await client.get("/v1/channels", headers={"Authorization": f"Bearer {token}"})
     assert bearer.status_code == 200
     # Once the lockout has passed, the right password works again.
-    monkeypatch.setattr(auth_module, "LOCKOUT_SECONDS", 0.2)
+    throttle = vidicon_app.auth.throttle
+    monkeypatch.setattr(throttle, "config", replace(throttle.config, lockout_s=0.2))
     await asyncio.sleep(0.3)
     ok = await client.get("/v1/channels", headers=basic(ADMIN_USER, ADMIN_PASSWORD))
     assert ok.status_code == 200
@@ -257,7 +270,7 @@ async def test_successful_login_resets_the_failure_count(client: httpx.AsyncClie
         return response.status_code
 
     for _ in range(2):
-        for _ in range(auth_module.LOCKOUT_FAILURES - 1):
+        for _ in range(LOCKOUT_FAILURES - 1):
             assert await login("nope-nope") == 401
         assert await login(ADMIN_PASSWORD) == 200
 
@@ -266,10 +279,10 @@ async def test_lockout_of_one_user_does_not_lock_out_another(
     vidicon_app: Vidicon, client: httpx.AsyncClient
 ) -> None:
     await vidicon_app.auth.create_user("viewer", "viewer-password", is_admin=False)
-    for _ in range(auth_module.LOCKOUT_FAILURES):
+    for _ in range(LOCKOUT_FAILURES):
         await client.get("/v1/channels", headers=basic(ADMIN_USER, "wrong-horse-1"))
     locked = await client.get("/v1/channels", headers=basic(ADMIN_USER, ADMIN_PASSWORD))
-    assert locked.status_code == 401
+    assert locked.status_code == 429
     other = await client.get("/v1/channels", headers=basic("viewer", "viewer-password"))
     assert other.status_code == 200
 
@@ -278,7 +291,10 @@ async def test_non_admin_may_read_but_not_change(
     vidicon_app: Vidicon, client: httpx.AsyncClient, admin_client: httpx.AsyncClient
 ) -> None:
     await create(admin_client, channel_body(enabled=False))
-    await vidicon_app.auth.create_user("viewer", "viewer-password", is_admin=False)
+    # A user without the Settings and Control rights (by default a user has them all).
+    await vidicon_app.auth.create_user(
+        "viewer", "viewer-password", is_admin=False, rights=frozenset()
+    )
     viewer = basic("viewer", "viewer-password")
     assert (await client.get("/v1/channels", headers=viewer)).status_code == 200
     assert (await client.get("/v1/channels/1/status", headers=viewer)).status_code == 200

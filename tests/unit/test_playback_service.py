@@ -18,6 +18,7 @@ import pytest
 
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from vidicon.core.media import AudioConfig, StreamInfo, Track, VideoConfig
+from vidicon.core.rights import Right
 from vidicon.db import recordings
 from vidicon.db.database import Database, sqlite_url
 from vidicon.db.recordings import RecordingIndex
@@ -48,6 +49,7 @@ INFO = StreamInfo(
     AudioConfig(asc=bytes.fromhex("1410"), sample_rate=8000, channels=2),
 )
 ADMIN = User(1, "admin", is_admin=True)
+PLAYBACK = frozenset({Right.PLAYBACK})
 
 
 class FakeClock:
@@ -481,7 +483,7 @@ async def test_open_checks_rights_stream_speed_and_footage(footage: Footage) -> 
     with pytest.raises(Unauthorized):
         await service.open(ANONYMOUS, 1, "main", T0)
     with pytest.raises(Forbidden):
-        await service.open(User(2, "guard", False, frozenset({2})), 1, "main", T0)
+        await service.open(User(2, "guard", False, frozenset({2}), rights=PLAYBACK), 1, "main", T0)
     with pytest.raises(InvalidInput):
         await service.open(ADMIN, 1, "third", T0)
     for speed in (0.05, 17, float("nan")):
@@ -491,7 +493,9 @@ async def test_open_checks_rights_stream_speed_and_footage(footage: Footage) -> 
         await service.open(ADMIN, 1, "main", T0 + 10_000_000)  # after every recording
     with pytest.raises(NotFound):
         await service.open(ADMIN, 2, "main", T0)
-    session = await service.open(User(2, "guard", False, frozenset({1})), 1, "main", T0 - 10)
+    session = await service.open(
+        User(2, "guard", False, frozenset({1}), rights=PLAYBACK), 1, "main", T0 - 10
+    )
     with pytest.raises(InvalidInput):
         session.set_speed(32)
     with pytest.raises(InvalidInput):

@@ -19,6 +19,7 @@ from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound
 from vidicon.core.channel import ChannelSettings, StreamSettings
 from vidicon.core.clock import datetime_to_us
+from vidicon.core.rights import Right
 from vidicon.db import schema
 from vidicon.db.database import Database, sqlite_url
 from vidicon.db.recordings import NewSegment
@@ -43,6 +44,7 @@ MINUTE = 60_000_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 ADMIN = User(1, "admin", is_admin=True)
+PLAYBACK = frozenset({Right.PLAYBACK})
 
 
 def at(text: str) -> int:
@@ -330,7 +332,7 @@ async def test_spans_by_kind_with_gaps_and_irregular_runs(db: Database) -> None:
 
 async def test_permissions_and_unknown_channels(db: Database) -> None:
     timeline = service(db)
-    limited = User(5, "guard", is_admin=False, channels=frozenset({2}))
+    limited = User(5, "guard", is_admin=False, channels=frozenset({2}), rights=PLAYBACK)
     t = at("2024-05-01T10:00:00Z")
     assert await timeline.channels_for(limited, None) == [2]
     with pytest.raises(Forbidden):
@@ -338,7 +340,9 @@ async def test_permissions_and_unknown_channels(db: Database) -> None:
     with pytest.raises(NotFound):
         await timeline.minutes(ADMIN, [9], t, None, UTC)
     # Anonymous callers (where allowed) are not told a private channel exists.
-    anonymous = User(0, "anonymous", is_admin=False, channels=frozenset({2}), anonymous=True)
+    anonymous = User(
+        0, "anonymous", is_admin=False, channels=frozenset({2}), anonymous=True, rights=PLAYBACK
+    )
     with pytest.raises(NotFound):
         await timeline.minutes(anonymous, [1], t, None, UTC)
     assert await timeline.channels_for(ANONYMOUS, None) == [1, 2, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,12 +20,14 @@ from vidicon.api.native.playback import router as playback_router
 from vidicon.api.native.playback_ws import router as playback_ws_router
 from vidicon.api.native.routes import router as native_router
 from vidicon.api.native.timeline import router as timeline_router
+from vidicon.api.native.users import router as users_router
 from vidicon.app import Vidicon
 from vidicon.base.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     VidiconError,
 )
@@ -35,6 +38,7 @@ _STATUS = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
 }
 
 
@@ -66,6 +70,7 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(events_ws_router)
     app.include_router(motion_router)
     app.include_router(events_router)
+    app.include_router(users_router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,6 +87,8 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
     async def _vidicon_error(_: Request, exc: VidiconError) -> JSONResponse:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": 'Basic realm="vidicon"'} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
         body = {"error": {"code": exc.code, "message": str(exc)}}
         return JSONResponse(body, status_code=status, headers=headers)
 

@@ -31,3 +31,13 @@ class Unauthorized(VidiconError):
 
 class Forbidden(VidiconError):
     code = "forbidden"
+
+
+class TooManyRequests(VidiconError):
+    """Refused for now (sign-in lockout); ``retry_after_s`` says for how long."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

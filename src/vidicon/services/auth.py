@@ -4,7 +4,8 @@ No default password exists. On first start the admin comes from
 ``VIDICON_ADMIN_USER`` / ``VIDICON_ADMIN_PASSWORD``; otherwise a one-time
 setup secret is printed and only its hash is stored. Passwords are Argon2
 hashes; API tokens are random 256-bit values stored as SHA-256 digests.
-Repeated failed logins for a user are slowed down and then locked out.
+Failed password checks are slowed down and then locked out, per user name
+and per client address (:mod:`vidicon.services.login_throttle`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,15 +25,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidicon.base.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from vidicon.config import AuthConfig
 from vidicon.core.clock import Clock
 from vidicon.core.rights import ALL_RIGHTS, Right
 from vidicon.db import schema
 from vidicon.db.database import Database
+from vidicon.services.login_throttle import LoginThrottle
 
 MIN_PASSWORD = 8
 SETUP_KEY = "setup_secret_sha256"
-LOCKOUT_FAILURES = 5
-LOCKOUT_SECONDS = 60.0
 # A successful password check is remembered this long (in memory, keyed by an
 # HMAC of name and password under a per-process key), so a player that sends
 # auth= or Basic with every request does not cost one Argon2 hash each time.
@@ -69,6 +71,14 @@ class User:
         if not self.is_admin:
             raise Forbidden("administrator rights are required")
 
+    def require_origin(self, address: str | None) -> None:
+        """Forbidden unless this user may connect from ``address``: without the
+        Remote right only from the server's own machine (a loopback address).
+        Anonymous live viewing is governed by its own setting instead."""
+        if self.anonymous or self.has(Right.REMOTE) or is_loopback(address):
+            return
+        raise Forbidden("the Remote right is required to use the server from another machine")
+
     def can_view(self, channel_id: int) -> bool:
         return self.is_admin or self.channels is None or channel_id in self.channels
 
@@ -85,12 +95,22 @@ class User:
 ANONYMOUS = User(0, "anonymous", is_admin=False, anonymous=True)
 
 
+def is_loopback(address: str | None) -> bool:
+    """Whether a client address is this machine (127.0.0.0/8, ::1, ::ffff:127.x)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)
+
+
 class AuthService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, config: AuthConfig | None = None) -> None:
         self.db = db
         self.clock = clock
         self._hasher = PasswordHasher()
-        self._failures: dict[str, tuple[int, float]] = {}
+        self.throttle = LoginThrottle(config or AuthConfig())
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         self._verified_key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[User, float]] = {}
@@ -194,13 +214,22 @@ class AuthService:
         assert key is not None
         return User(int(key[0]), username, is_admin, rights=ALL_RIGHTS if is_admin else rights)
 
-    async def verify_password(self, username: str, password: str) -> User:
-        self._check_lockout(username)
+    async def verify_password(
+        self, username: str, password: str, client: str | None = None
+    ) -> User:
+        """The user these credentials name. Unauthorized (after a growing delay)
+        if wrong; TooManyRequests while the name or ``client`` is locked out."""
+        self.throttle.check(username, client)
         key = hmac.digest(self._verified_key, f"{username}\0{password}".encode(), "sha256")
         cached = self._verified.get(key)
         if cached is not None and time.monotonic() - cached[1] < VERIFIED_TTL_S:
             return cached[0]
-        user = await self._verify_password(username, password)
+        try:
+            user = await self._verify_password(username, password)
+        except Unauthorized:
+            await asyncio.sleep(self.throttle.failed(username, client))
+            raise
+        self.throttle.succeeded(username)
         if len(self._verified) >= VERIFIED_MAX:
             self._verified.clear()
         self._verified[key] = (user, time.monotonic())
@@ -220,28 +249,43 @@ class AuthService:
                 )
             ).first()
         stored = str(row.password_hash) if row is not None else self._dummy_hash
+        if not await self._matches(stored, password) or row is None:
+            raise Unauthorized("invalid username or password")
+        return await self._with_access(row)
+
+    async def _matches(self, stored: str, password: str) -> bool:
         try:
             # Argon2 is deliberately slow: keep it off the event loop.
             await asyncio.to_thread(self._hasher.verify, stored, password)
-            ok = row is not None
         except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok or row is None:
-            self._record_failure(username)
-            raise Unauthorized("invalid username or password")
-        self._failures.pop(username, None)
-        return await self._with_access(row)
+            return False
+        return True
 
-    def _check_lockout(self, username: str) -> None:
-        count, last = self._failures.get(username, (0, 0.0))
-        if count >= LOCKOUT_FAILURES and time.monotonic() - last < LOCKOUT_SECONDS:
-            raise Unauthorized("too many failed attempts; try again later")
+    async def hash_password(self, password: str) -> str:
+        """An Argon2 hash of a new password (checked for length first)."""
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", "password")
+        return await asyncio.to_thread(self._hasher.hash, password)
 
-    def _record_failure(self, username: str) -> None:
-        count, _ = self._failures.get(username, (0, 0.0))
-        self._failures[username] = (count + 1, time.monotonic())
-        if len(self._failures) > 10_000:  # bounded memory under a username spray
-            self._failures.pop(next(iter(self._failures)))
+    async def check_password(self, user_id: int, password: str) -> bool:
+        """Whether ``password`` is this user's (a re-check, e.g. before a change)."""
+        u = schema.users
+        async with self.db.read() as conn:
+            stored = (
+                await conn.execute(sa.select(u.c.password_hash).where(u.c.id == user_id))
+            ).scalar()
+        return await self._matches(str(stored or self._dummy_hash), password) and bool(stored)
+
+    async def revoke_credentials(self, user_id: int, conn: AsyncConnection | None = None) -> None:
+        """End every session and API token of a user, server-side, and forget
+        remembered password checks (after a password, rights or access change)."""
+        self.forget_verified()
+        if conn is None:
+            async with self.db.write() as own:
+                await self.revoke_credentials(user_id, own)
+            return
+        await conn.execute(schema.sessions.delete().where(schema.sessions.c.user_id == user_id))
+        await conn.execute(schema.api_tokens.delete().where(schema.api_tokens.c.user_id == user_id))
 
     # --- tokens ------------------------------------------------------------
 

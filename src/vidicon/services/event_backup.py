@@ -38,6 +38,7 @@ from typing import Any, cast
 
 from vidicon.base.errors import Conflict, InvalidInput, NotFound, VidiconError
 from vidicon.core.clock import Clock, us_to_datetime
+from vidicon.core.rights import Right
 from vidicon.core.zone import server_zone
 from vidicon.db.event_backups import (
     ACTIVE,
@@ -189,7 +190,9 @@ class EventBackupService:
     # --- the trigger -------------------------------------------------------
 
     async def trigger(self, user: User, trigger: EventTrigger) -> TriggeredEvent:
-        """Record the event, name the files to be written, and schedule the copy."""
+        """Record the event, name the files to be written, and schedule the copy.
+        Needs the DataExport right: it makes copies of footage for download."""
+        user.require(Right.DATA_EXPORT)
         now = self.clock.now_us()
         timestamp = now if trigger.timestamp_us is None else trigger.timestamp_us
         if timestamp > now + MAX_AHEAD_US:
@@ -418,7 +421,9 @@ class EventBackupService:
 
     async def video(self, user: User, relative: str) -> EventVideo:
         """A written event video, by its path under the event storage
-        (``e/YYYYMMDD/HHMMSS/chN-....mp4``), if ``user`` may see its channel."""
+        (``e/YYYYMMDD/HHMMSS/chN-....mp4``), if ``user`` may see its channel
+        and holds the DataExport right."""
+        user.require(Right.DATA_EXPORT)
         if "\x00" in relative or not relative.startswith("e/") or len(relative) > 512:
             raise NotFound("no such event video")
         row = await self.backups.file_by_path(relative)

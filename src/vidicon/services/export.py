@@ -37,6 +37,7 @@ from typing import Any
 
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound
 from vidicon.core.clock import Clock, us_to_datetime
+from vidicon.core.rights import Right
 from vidicon.core.zone import server_zone
 from vidicon.db.database import Database
 from vidicon.db.exports import AuditEntry, ExportRecords
@@ -50,6 +51,7 @@ from vidicon.media.vod.export_files import (
     second_cues,
     time_at,
 )
+from vidicon.services.audit import EXPORT_FINISHED, EXPORT_STARTED, Actor, AuditService
 from vidicon.services.auth import User
 from vidicon.services.channels import ChannelService
 from vidicon.services.export_events import (
@@ -119,6 +121,7 @@ class ExportService:
         *,
         ttl_ms: int = DEFAULT_TTL_MS,
         free_bytes: Callable[[Path], int] | None = None,
+        audit: AuditService | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.root = data_dir / "exports"
@@ -130,6 +133,7 @@ class ExportService:
         self.ttl_ms = ttl_ms
         self._free_bytes = free_bytes or (lambda path: shutil.disk_usage(path).free)
         self._tasks: dict[str, ExportTask] = {}
+        self.audit = audit
 
     async def start(self) -> None:
         """Removes what a crash left: export files, leases, unfinished audit entries."""
@@ -158,6 +162,7 @@ class ExportService:
         """
         if user.anonymous:
             raise Forbidden("exports need credentials")
+        user.require(Right.DATA_EXPORT)
         try:
             self._check(request)
             channels, names = await self._channels(user, request)
@@ -186,6 +191,13 @@ class ExportService:
                 request.purpose, request.password is not None, self.clock.now_us(),
             )  # fmt: skip
             await self.records.begin(entry)
+            if self.audit is not None:
+                await self.audit.record(
+                    EXPORT_STARTED, Actor(user, request.client), task=task.id,
+                    channels=list(channels), begin_us=request.start_us, end_us=request.end_us,
+                    submitter=request.submitter, recipient=request.recipient,
+                    purpose=request.purpose, encrypted=request.password is not None,
+                )  # fmt: skip
             await asyncio.to_thread(task.dir.mkdir, 0o700, True)
         except BaseException:
             self._tasks.pop(task.id, None)
@@ -236,6 +248,7 @@ class ExportService:
 
     def download(self, user: User, task_id: str, name: str) -> DownloadFile:
         """A file of a running task that is ready for download (its owner or an admin)."""
+        user.require(Right.DATA_EXPORT)
         task = self._tasks.get(task_id)
         if task is None or (task.user.id != user.id and not user.is_admin):
             raise NotFound("no such export file")
@@ -579,6 +592,11 @@ class ExportTask:
             await self.service.records.finish(
                 self.id, result, self._audit, self.service.clock.now_us()
             )
+            if self.service.audit is not None:
+                await self.service.audit.record(
+                    EXPORT_FINISHED, Actor(self.user, self.request.client), task=self.id,
+                    result=result, files=len(self._audit),
+                )  # fmt: skip
         except Exception:
             log.exception("export %s: lease or audit log not updated", self.id)
         finally:

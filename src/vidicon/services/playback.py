@@ -46,6 +46,7 @@ from typing import Literal, Protocol
 from vidicon.base.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from vidicon.core.clock import us_to_iso
 from vidicon.core.media import Track
+from vidicon.core.rights import Right
 from vidicon.db.recordings import RecordingIndex
 from vidicon.media.playback.footage import Footage, Place, Sample, Wait, video_samples
 from vidicon.media.playback.samples import InitInfo, SampleFormatError
@@ -617,6 +618,7 @@ class PlaybackService:
         """A session at ``start_us`` (or the first recording after it)."""
         if user.anonymous:
             raise Unauthorized("recorded video needs credentials")
+        user.require(Right.PLAYBACK)
         user.require_channel(channel_id)
         if stream not in {"main", "sub"}:
             raise InvalidInput("stream must be main or sub", "stream")

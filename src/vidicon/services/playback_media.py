@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from vidicon.base.errors import InvalidInput, NotFound
 from vidicon.core.media import Packet, StreamInfo, Track, VideoConfig
+from vidicon.core.rights import Right
 from vidicon.db.recordings import FragmentRow, RecordingIndex, SegmentRow
 from vidicon.media import h264
 from vidicon.media.snapshot import MAX_WIDTH, MIN_WIDTH, Jpeg, PictureError, keyframe_to_jpeg
@@ -109,6 +110,7 @@ class PlaybackMediaService:
     # --- checks ------------------------------------------------------------
 
     async def _check(self, user: User, channel_id: int, stream: str) -> None:
+        user.require(Right.PLAYBACK)
         await self.channels.require(channel_id)  # NotFound for unknown channels
         user.require_channel(channel_id)
         if stream not in STREAMS:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vidicon.base.errors import InvalidInput, NotFound
+from vidicon.core.rights import Right
 from vidicon.db.recordings import RecordingIndex, SegmentRow
 from vidicon.db.timeline import GAP_TOLERANCE_US
 from vidicon.services.auth import User
@@ -64,6 +65,7 @@ class RecordingService:
     async def timeline(
         self, user: User, channel_id: int, stream: str, start_us: int, end_us: int
     ) -> Timeline:
+        user.require(Right.PLAYBACK)
         user.require_channel(channel_id)
         if end_us <= start_us:
             raise InvalidInput("end must be after start", "end")
@@ -77,6 +79,7 @@ class RecordingService:
     async def segment(self, user: User, segment_id: int) -> SegmentRow:
         """The segment, if ``user`` may see its channel (NotFound hides it from
         anonymous callers)."""
+        user.require(Right.PLAYBACK)
         row = await self.index.get_segment(segment_id)
         if row is None:
             raise NotFound(f"segment {segment_id} not found")

@@ -53,14 +53,17 @@ class RestreamService:
     def host(self) -> str:
         return self.config.live.rtsp_host or self.config.server.host
 
-    async def authorize(self, path: str, username: str | None, password: str | None) -> HubReader:
+    async def authorize(
+        self, path: str, username: str | None, password: str | None, client: str = ""
+    ) -> HubReader:
         """A reader of the stream at ``path`` for whoever these credentials name."""
         if username is None:
             if not self.config.live.allow_anonymous:
                 raise Unauthorized("authentication required")
             user = ANONYMOUS
         else:
-            user = await self.auth.verify_password(username, password or "")
+            user = await self.auth.verify_password(username, password or "", client)
+            user.require_origin(client)  # the Remote right, as on every other carrier
         channel_id, stream = parse_rtsp_path(path)
         # RTSP players buffer (VLC 1 s, FFmpeg's reorder queue): they need no
         # per-packet delivery, and big rare writes cost half the CPU per viewer.

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound
 from vidicon.core.clock import datetime_to_us
+from vidicon.core.rights import Right
 from vidicon.db.timeline import TimelineIndex
 from vidicon.services.auth import User
 from vidicon.services.recordings import Gap, gaps_between
@@ -168,6 +169,7 @@ class TimelineService:
         newest ``MAX_DAYS`` days; the result keeps the range asked for.
         """
         _check_streams(streams)
+        user.require(Right.PLAYBACK)
         ids = await self.channels_for(user, channels)
         if start_us is not None and end_us is not None and end_us <= start_us:
             raise InvalidInput("end must be after start", "end")
@@ -206,6 +208,7 @@ class TimelineService:
         """Local minutes (in ``tz``) with footage, per channel, by hour."""
         _check_streams(streams)
         start_us, end_us = minutes_range(start_us, end_us, tz)
+        user.require(Right.PLAYBACK)
         ids = await self.channels_for(user, channels)
         islands = await self.index.islands(ids, streams, start_us, end_us)
         per_channel: dict[int, list[tuple[int, int]]] = {c: [] for c in ids}
@@ -229,6 +232,7 @@ class TimelineService:
             raise InvalidInput("end must be after start", "end")
         if end_us - start_us > MAX_SPAN_RANGE_US:
             raise InvalidInput("range is longer than 31 days", "end")
+        user.require(Right.PLAYBACK)
         await self.channels_for(user, [channel_id])
         islands = await self.index.islands([channel_id], [stream], start_us, end_us, by_kind=True)
         spans = [

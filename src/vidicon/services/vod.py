@@ -14,6 +14,7 @@ from typing import Literal
 
 from vidicon.base.errors import InvalidInput, NotFound
 from vidicon.core.clock import Clock
+from vidicon.core.rights import Right
 from vidicon.db.recordings import RecordingIndex, SegmentRow
 from vidicon.db.vod import Direction, VodQueries
 from vidicon.services.auth import User
@@ -70,6 +71,7 @@ class VodService:
         _check_limit(query.limit)
         if query.stream not in {"main", "sub"}:
             raise InvalidInput("stream must be main or sub", "stream")
+        user.require(Right.PLAYBACK)
         user.require_channel(query.channel_id)
         end_us = query.start_us + query.duration_us
         rows = await self.queries.overlapping(
@@ -95,6 +97,7 @@ class VodService:
     ) -> list[RecordedFile]:
         """The file and the ones after it, or the files after it (oldest first) or
         before it (newest first, for playing backwards)."""
+        user.require(Right.PLAYBACK)
         _check_limit(limit)
         row = await self.index.get_segment(file_id)
         if row is None or (channel_id is not None and row.channel_id != channel_id):

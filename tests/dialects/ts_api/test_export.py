@@ -43,6 +43,7 @@ from tests.support.server import ADMIN, VidiconServer, free_port
 from vidicon.api.server import create_app
 from vidicon.app import Vidicon
 from vidicon.core.clock import us_to_datetime
+from vidicon.core.events import EventKind, EventQuery
 from vidicon.core.zone import server_zone
 from vidicon.media.vod.export_files import ExportWriter
 from vidicon.storage.retention import ChannelLimits
@@ -304,6 +305,17 @@ async def test_every_stage_in_order_with_md5_subtitles_and_audit(
         n: hashlib.md5(b).hexdigest() for n, b in files.items()
     }
     assert entry["bytes"] == sum(len(b) for b in files.values())
+    # And the audit trail on the event bus: the export began and ended (no secrets).
+    codes = frozenset({"exportStarted", "exportFinished"})
+    query = EventQuery(kinds=frozenset({EventKind.AUDIT}), codes=codes, ascending=True)
+    for _ in range(50):
+        audit = (await server.vidicon.events.search(query)).events
+        if [e.code for e in audit] == ["exportStarted", "exportFinished"]:
+            break
+        await asyncio.sleep(0.1)
+    assert [e.code for e in audit] == ["exportStarted", "exportFinished"]
+    assert audit[0].attributes["task"] == task and audit[0].attributes["recipient"] == "Prince"
+    assert audit[1].attributes["result"] == "done" and audit[1].attributes["user"] == "admin"
 
 
 def offset(us: int) -> str:

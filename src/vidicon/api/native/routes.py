@@ -20,11 +20,19 @@ from vidicon.api.native.schemas import (
     UserOut,
     parse_time,
 )
-from vidicon.api.native.security import SESSION_COOKIE, AdminUser, AppDep, CurrentUser
+from vidicon.api.native.security import (
+    SESSION_COOKIE,
+    AdminUser,
+    AppDep,
+    CurrentUser,
+    client_address,
+    set_session_cookie,
+)
 from vidicon.base.errors import InvalidInput
 from vidicon.core.channel import ChannelSettings, ChannelStatusView, ChannelView
 from vidicon.core.clock import us_to_iso
-from vidicon.services.auth import SESSION_TTL_S, User
+from vidicon.services.audit import Actor
+from vidicon.services.auth import User
 
 router = APIRouter(prefix="/v1")
 ChannelId = Annotated[int, Path(ge=1, le=1024, description="channel id")]
@@ -39,6 +47,10 @@ async def setup(body: SetupRequest, app: AppDep) -> dict[str, str]:
     return {"username": user.username}
 
 
+def _actor(user: User, request: Request) -> Actor:
+    return Actor(user, client_address(request))
+
+
 def _user_out(user: User) -> UserOut:
     channels = None if user.channels is None else sorted(user.channels)
     return UserOut(username=user.username, is_admin=user.is_admin, channels=channels)
@@ -47,29 +59,17 @@ def _user_out(user: User) -> UserOut:
 @router.post("/auth/login", tags=["auth"])
 async def login(body: LoginRequest, app: AppDep, request: Request, response: Response) -> UserOut:
     """Sign in: sets a new HttpOnly session cookie (never one the client brought)."""
-    user = await app.auth.verify_password(body.username, body.password)
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        await app.auth.revoke_session(old)
-    session = await app.auth.create_session(user)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session,
-        max_age=SESSION_TTL_S,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
+    user, session = await app.sign_in.sign_in(
+        body.username, body.password, client_address(request), request.cookies.get(SESSION_COOKIE)
     )
+    set_session_cookie(request, response, session)
     return _user_out(user)
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])
 async def logout(app: AppDep, request: Request) -> Response:
     """Sign out: the session is revoked on the server, the cookie cleared."""
-    session = request.cookies.get(SESSION_COOKIE)
-    if session:
-        await app.auth.revoke_session(session)
+    await app.sign_in.sign_out(request.cookies.get(SESSION_COOKIE), client_address(request))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -81,8 +81,14 @@ async def me(user: CurrentUser) -> UserOut:
 
 
 @router.post("/auth/tokens", status_code=201, tags=["auth"])
-async def create_token(user: CurrentUser, app: AppDep, body: TokenRequest) -> TokenResponse:
-    token = await app.auth.create_token(user, body.name, body.ttl_seconds)
+async def create_token(
+    user: CurrentUser, app: AppDep, body: TokenRequest, request: Request
+) -> TokenResponse:
+    """A new API key, shown once (only its hash is kept); list and revoke it
+    under ``/v1/auth/tokens``."""
+    token, _ = await app.api_keys.create(
+        Actor(user, client_address(request)), body.name, body.ttl_seconds
+    )
     return TokenResponse(token=token, name=body.name)
 
 
@@ -92,8 +98,10 @@ async def list_channels(_: CurrentUser, app: AppDep) -> list[ChannelView]:
 
 
 @router.post("/channels", status_code=201, tags=["channels"])
-async def create_channel(_: AdminUser, app: AppDep, body: ChannelSettings) -> ChannelView:
-    return await app.channels.create(body)
+async def create_channel(
+    user: CurrentUser, app: AppDep, body: ChannelSettings, request: Request
+) -> ChannelView:
+    return await app.channel_changes.create(_actor(user, request), body)
 
 
 @router.get("/channels/{channel_id}", tags=["channels"])
@@ -103,34 +111,40 @@ async def get_channel(_: CurrentUser, app: AppDep, channel_id: ChannelId) -> Cha
 
 @router.put("/channels/{channel_id}", tags=["channels"])
 async def replace_channel(
-    _: AdminUser, app: AppDep, channel_id: ChannelId, body: ChannelSettings
+    user: CurrentUser, app: AppDep, channel_id: ChannelId, body: ChannelSettings, request: Request
 ) -> ChannelView:
     """Replace a channel's settings; an omitted password keeps the stored one."""
-    return await app.channels.replace(channel_id, body)
+    return await app.channel_changes.replace(_actor(user, request), channel_id, body)
 
 
 @router.delete("/channels/{channel_id}", status_code=204, tags=["channels"])
-async def delete_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> Response:
-    await app.channels.delete(channel_id)
+async def delete_channel(
+    user: CurrentUser, app: AppDep, channel_id: ChannelId, request: Request
+) -> Response:
+    await app.channel_changes.delete(_actor(user, request), channel_id)
     return Response(status_code=204)
 
 
 @router.post("/channels/{channel_id}/enable", tags=["channels"])
-async def enable_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
-    return await app.channels.set_enabled(channel_id, True)
+async def enable_channel(
+    user: CurrentUser, app: AppDep, channel_id: ChannelId, request: Request
+) -> ChannelView:
+    return await app.channel_changes.set_enabled(_actor(user, request), channel_id, True)
 
 
 @router.post("/channels/{channel_id}/disable", tags=["channels"])
-async def disable_channel(_: AdminUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
-    return await app.channels.set_enabled(channel_id, False)
+async def disable_channel(
+    user: CurrentUser, app: AppDep, channel_id: ChannelId, request: Request
+) -> ChannelView:
+    return await app.channel_changes.set_enabled(_actor(user, request), channel_id, False)
 
 
 @router.put("/channels/{channel_id}/recording/manual", tags=["recordings"])
 async def manual_recording(
-    _: AdminUser, app: AppDep, channel_id: ChannelId, body: ManualRecording
+    user: CurrentUser, app: AppDep, channel_id: ChannelId, body: ManualRecording, request: Request
 ) -> ChannelView:
     """Start (on=true) or stop manual recording, whatever the mode and schedule."""
-    return await app.channels.set_manual(channel_id, body.on)
+    return await app.channel_changes.set_manual(_actor(user, request), channel_id, body.on)
 
 
 @router.get("/channels/{channel_id}/status", tags=["status"])

@@ -3,7 +3,10 @@
 Every carrier maps onto the one user model: an HttpOnly session cookie
 (``POST /v1/auth/login``), ``auth=`` (base64 of ``user:password``, the TS-API
 query parameter that players embed in URLs), HTTP Basic, and bearer tokens.
-The same function serves plain HTTP requests and WebSocket handshakes.
+The same function serves plain HTTP requests and WebSocket handshakes, and
+is where the Remote right is enforced: a user without it is refused (403)
+unless the connection comes from the server's own machine, whatever carrier
+the credentials came in.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.http import HTTPBase
 from starlette.requests import HTTPConnection
 
 from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, Unauthorized
-from vidicon.services.auth import ANONYMOUS, User
+from vidicon.services.auth import ANONYMOUS, SESSION_TTL_S, User
 
 SESSION_COOKIE = "vidicon_session"
 
@@ -51,23 +54,44 @@ def decode_user_password(value: str) -> tuple[str, str]:
     return username, password
 
 
+def client_address(conn: HTTPConnection) -> str | None:
+    return conn.client.host if conn.client else None
+
+
 async def authenticate(conn: HTTPConnection, *, allow_anonymous: bool = False) -> User:
     """The user behind a request or WebSocket handshake, from any carrier.
 
     Explicit credentials win over the cookie; wrong explicit credentials are
-    an error even where anonymous access is allowed.
+    an error even where anonymous access is allowed. Forbidden for a user
+    without the Remote right on a connection from another machine.
     """
+    user = await _credentials_user(conn, allow_anonymous)
+    user.require_origin(client_address(conn))
+    return user
+
+
+async def password_user(conn: HTTPConnection, encoded: str) -> User:
+    """The user of base64 ``user:password`` credentials found elsewhere than in
+    the usual carriers (a download link's name), with the same checks."""
+    username, password = decode_user_password(encoded)
+    user = await get_app(conn).auth.verify_password(username, password, client_address(conn))
+    user.require_origin(client_address(conn))
+    return user
+
+
+async def _credentials_user(conn: HTTPConnection, allow_anonymous: bool) -> User:
     vidicon = get_app(conn)
+    client = client_address(conn)
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer" and value:
         return await vidicon.auth.verify_token(value.strip())
     if scheme == "basic" and value:
-        return await vidicon.auth.verify_password(*decode_user_password(value))
+        return await vidicon.auth.verify_password(*decode_user_password(value), client)
     auth_param = conn.query_params.get("auth")
     if auth_param:
-        return await vidicon.auth.verify_password(*decode_user_password(auth_param))
+        return await vidicon.auth.verify_password(*decode_user_password(auth_param), client)
     session = conn.cookies.get(SESSION_COOKIE)
     if session:
         return await vidicon.auth.verify_session(session)
@@ -98,6 +122,19 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     if not user.is_admin:
         raise Forbidden("administrator rights required")
     return user
+
+
+def set_session_cookie(request: Request, response: Response, session: str) -> None:
+    """The HttpOnly session cookie every sign-in sets (native and dialects)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -319,7 +319,7 @@ class RtspConnection:
                 raise RtspError(401, "malformed auth parameter")
         username, password = credentials if credentials else (None, None)
         try:
-            reader = await self.server.authorize(url.path, username, password)
+            reader = await self.server.authorize(url.path, username, password, self.peer_host)
         except Unauthorized:
             raise RtspError(401, "authentication required") from None
         except Forbidden:

@@ -1,8 +1,8 @@
 """The RTSP restream server: listening socket, connections, the session table.
 
 Knows nothing of users or channels: every DESCRIBE and SETUP calls
-``authorize(path, username, password)``, which returns a hub reader for the
-stream at ``path`` or raises :class:`~vidicon.base.errors.Unauthorized`,
+``authorize(path, username, password, client_address)``, which returns a hub
+reader for the stream at ``path`` or raises :class:`~vidicon.base.errors.Unauthorized`,
 ``Forbidden`` or ``NotFound``. Sessions that nobody keeps alive (no request,
 no RTCP) for ``session_timeout_s`` are closed by a reaper; a TCP session that
 is playing lives as long as its connection.
@@ -29,7 +29,8 @@ from vidicon.media.rtsp_server.session import Session
 
 log = logging.getLogger(__name__)
 
-Authorize = Callable[[str, str | None, str | None], Awaitable[HubReader]]
+# (path, username, password, client address) -> a reader of the stream.
+Authorize = Callable[[str, str | None, str | None, str], Awaitable[HubReader]]
 
 SESSION_TIMEOUT_S = 60.0
 MAX_CONNECTIONS = 1000

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from vidicon.api.dialects.ts_api import (
+    auth,
     channel,
     channel_admin,
     enum,
@@ -20,11 +21,9 @@ from vidicon.api.dialects.ts_api import (
 
 router = APIRouter()
 for _module in (
-    routes, find, export, event_videos, channel, channel_admin, info, system, status, push,
-    subscribe,
+    auth, routes, find, find_events, enum, export, event_videos, channel, channel_admin, info,
+    system, status, push, subscribe,
 ):  # fmt: skip
-    router.include_router(_module.router)
-for _module in (enum, find_events):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -31,8 +31,8 @@ from starlette.datastructures import QueryParams
 
 from vidicon.api.dialects.ts_api import translate as tr
 from vidicon.api.dialects.ts_api.lang import language
-from vidicon.api.native.security import authenticate, decode_user_password, get_app
-from vidicon.base.errors import InvalidInput, VidiconError
+from vidicon.api.native.security import authenticate, get_app, password_user
+from vidicon.base.errors import Forbidden, InvalidInput, VidiconError
 from vidicon.core.zone import server_zone
 from vidicon.services.auth import User
 from vidicon.services.export import ExportTask
@@ -334,6 +334,9 @@ async def data_export(websocket: WebSocket) -> None:
             await _send(websocket, refused_message(reason, lang, str(exc)))
             await websocket.close(code=1000)
         return
+    except Forbidden as exc:  # no DataExport right: refused like wrong credentials
+        await websocket.close(code=1008, reason=str(exc)[:120])
+        return
     base = _http_base(websocket)
     reader = asyncio.create_task(_read_commands(websocket, task), name=f"export-{task.id}")
     try:
@@ -358,8 +361,7 @@ async def _download_user(request: Request, name: str) -> tuple[User, str]:
     the credentials in the path."""
     file_name, glued, credentials = name.partition("&auth=")
     if glued:
-        app = get_app(request)
-        return await app.auth.verify_password(*decode_user_password(credentials)), file_name
+        return await password_user(request, credentials), file_name
     return await authenticate(request), file_name
 
 

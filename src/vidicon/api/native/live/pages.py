@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from vidicon.api.native.security import authenticate, get_app
 from vidicon.base.errors import InvalidInput, Unauthorized
 from vidicon.core.clock import datetime_to_us, us_to_datetime
+from vidicon.core.rights import Right
 from vidicon.core.zone import server_zone
 from vidicon.services.auth import User
 
@@ -162,6 +163,8 @@ async def watch(
     if start_us is not None and user.anonymous:
         error = "recorded video needs credentials"
         return _render("login.html", "Vidicon", language, {"lang": language, "error": error}, 401)
+    if start_us is not None:
+        user.require(Right.PLAYBACK)  # the page plays recorded video
     stream = "main"
     config: dict[str, Any] = {
         "lang": language,
