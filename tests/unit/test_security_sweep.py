@@ -49,8 +49,23 @@ NEEDS: dict[Right | str, list[tuple[str, str, Any]]] = {
         ("PATCH", f"/v1/users/{TARGET}", {"rights": []}),
         ("DELETE", f"/v1/users/{TARGET}", None),
         ("PUT", f"/v1/users/{TARGET}/password", {"password": "new-password-1"}),
+        ("POST", "/api/channel", [{"source": "sim://cam?width=160&height=96"}]),
+        ("DELETE", "/api/channel/1", None),
+        ("DELETE", "/api/channel", None),
+        ("DELETE", "/api/channel/", None),
     ],
-    Right.CONTROL: [("PUT", "/v1/channels/1/recording/manual", {"on": True})],
+    Right.CONTROL: [
+        ("PUT", "/v1/channels/1/recording/manual", {"on": True}),
+        ("GET", "/api/channel/ptz?ch=1&home", None),
+        ("GET", "/api/channel/preset?ch=1&go=1", None),
+        ("GET", "/api/channel/relay?ch=1&ls", None),
+        ("GET", "/api/channel/reboot?ch=1", None),
+    ],
+    Right.LPR: [
+        ("POST", "/api/push", {"topic": "LPR", "src": "F00001", "plateNo": "DSP963"}),
+        ("GET", "/api/find?what=carNo", None),
+        ("GET", "/api/find?what=similarCarNo&keyword=12", None),
+    ],
     Right.PLAYBACK: [
         ("GET", f"/v1/recordings?channel=1&{SPAN}", None),
         ("GET", "/v1/segments/1", None),
@@ -67,11 +82,14 @@ NEEDS: dict[Right | str, list[tuple[str, str, Any]]] = {
         ("GET", f"/api/find?what=recDays&ch=1&timeBegin={DAY}", None),
         ("GET", f"/api/find?what=recMinutes&ch=1&timeBegin={DAY}", None),
         ("GET", f"/watch?ch=1&when={DAY}", None),
+        ("GET", "/api/find?what=object", None),
+        ("POST", "/api/searchFace", None),
     ],
     Right.DATA_EXPORT: [
         ("PUT", "/api/event-videos/trigger", TRIGGER),
         ("GET", "/event-storage/e/20240101/000000/ch1-20240101-000000.mp4", None),
         ("GET", "/download/00000000-0000-0000-0000-000000000000/a.mp4", None),
+        ("GET", "/api/find?what=carNo&export=true", None),
     ],
     "admin": [
         ("GET", "/v1/audit", None),
@@ -131,7 +149,7 @@ def test_every_changing_route_is_classified(vidicon_app: Vidicon) -> None:
 
 
 @pytest.mark.parametrize(
-    "right", [Right.SETTINGS, Right.CONTROL, Right.PLAYBACK, Right.DATA_EXPORT]
+    "right", [Right.SETTINGS, Right.CONTROL, Right.PLAYBACK, Right.DATA_EXPORT, Right.LPR]
 )
 async def test_a_user_lacking_a_right_gets_403(
     app_with_users: Vidicon, client: httpx.AsyncClient, right: Right

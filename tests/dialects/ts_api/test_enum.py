@@ -40,10 +40,10 @@ async def test_channels_with_sources_and_caps(
     assert hls["src"] == "http://test/v1/live/1/main/hls/index.m3u8"
     assert "caps" not in with_src[0]
     with_caps = await enum(admin_client, what="channel", caps="true")
-    assert with_caps[0]["caps"] == {
-        "pantilt": False, "zoom": False, "focus": False, "iris": False, "home": False,
-        "maxPreset": 0, "aux": 0, "digitalInputs": 0, "relayOutputs": 0, "reboot": False,
-    }  # fmt: skip
+    # The simulated camera's virtual head, as /api/channel/info?caps tells it.
+    info = (await admin_client.get("/api/channel/info?caps&ch=1")).json()
+    assert with_caps[0]["caps"] == info[0]["caps"]
+    assert with_caps[0]["caps"]["pantilt"] and with_caps[0]["caps"]["maxPreset"] == 16
     assert "src" not in with_caps[0]
     # A user limited to channel 2 sees only it; no credentials: 401.
     user = await vidicon_app.auth.create_user("guard", "guard-password", is_admin=False)

@@ -158,7 +158,8 @@ def _tokens(raw: str, name: str) -> list[str]:
 # --- info ------------------------------------------------------------------
 
 
-def _caps(info: DeviceInfo) -> dict[str, Any]:
+def caps_json(info: DeviceInfo) -> dict[str, Any]:
+    """TS-API's ``caps`` object of a device (also ``/api/enum?what=channel&caps``)."""
     c = info.caps
     return {
         "pantilt": c.pantilt, "zoom": c.zoom, "focus": c.focus, "iris": c.iris, "home": c.home,
@@ -187,7 +188,7 @@ async def channel_info(request: Request, app: AppDep, user: CurrentUser) -> Resp
         entry: dict[str, Any] = {
             "chid": item.channel_id,
             "type": item.info.kind,
-            "caps": _caps(item.info),
+            "caps": caps_json(item.info),
         }
         if not caps_only and item.info.details:
             entry[item.info.kind] = item.info.details

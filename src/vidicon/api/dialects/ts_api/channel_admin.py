@@ -25,12 +25,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from vidicon.api.dialects.ts_api.lang import json_response, request_language, text
-from vidicon.api.native.security import AppDep, CurrentUser
+from vidicon.api.native.security import AppDep, CurrentUser, client_address
 from vidicon.app import Vidicon
 from vidicon.base.errors import Conflict, InvalidInput, NotFound
 from vidicon.core.channel import ChannelSettings, DeviceSettings, StreamSettings
 from vidicon.core.rights import Right
 from vidicon.core.sources import ALLOWED_SCHEMES, SourceError, parse_source, redact
+from vidicon.services.audit import Actor
 from vidicon.services.auth import User
 from vidicon.services.channels import MAX_CHANNELS
 
@@ -183,7 +184,7 @@ def _added(
     return out
 
 
-async def _add_one(app: Vidicon, item: Any, used: set[int]) -> dict[str, Any]:
+async def _add_one(app: Vidicon, actor: Actor, item: Any, used: set[int]) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ItemFailed(-6, "each channel must be a JSON object")
     chid = item.get("chid")
@@ -195,7 +196,7 @@ async def _add_one(app: Vidicon, item: Any, used: set[int]) -> dict[str, Any]:
     if len(used) >= MAX_CHANNELS:
         raise ItemFailed(-4, f"at most {MAX_CHANNELS} channels")
     try:
-        view = await app.channels.create(settings, chid)
+        view = await app.channel_changes.create(actor, settings, chid)
     except Conflict as exc:
         raise ItemFailed(-1 if chid is not None else -4, str(exc)) from None
     except InvalidInput as exc:
@@ -223,11 +224,12 @@ async def add_channels(request: Request, app: AppDep, user: CurrentUser) -> Resp
         body = {"status": {**_status(request, -6), "detail": "give a JSON array of channels"}}
         return json_response(request, body, 400)
     used = set(await app.channels.ids())
+    actor = Actor(user, client_address(request))
     added: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for item in items:
         try:
-            added.append(await _add_one(app, item, used))
+            added.append(await _add_one(app, actor, item, used))
         except ItemFailed as exc:
             source = _public_source(item.get("source")) if isinstance(item, dict) else ""
             why = _status(request, exc.code)
@@ -265,7 +267,7 @@ async def _delete(request: Request, app: Vidicon, user: User, ids: str) -> Respo
             reasons.append(-8)
             continue
         try:
-            await app.channels.delete(channel_id)
+            await app.channel_changes.delete(Actor(user, client_address(request)), channel_id)
         except NotFound:
             failed.append(channel_id)
             reasons.append(-8)

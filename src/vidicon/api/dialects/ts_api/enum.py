@@ -2,7 +2,7 @@
 
 - ``channel``: the channels the user may see; ``staticSrc`` adds their live
   sources (the same list ``/api/vod`` gives), ``caps`` their capabilities
-  from :func:`channel_caps`.
+  from :func:`channel_caps` (the device-control service).
 - ``eventType``: the event log table of :mod:`.event_types`, in ``lang``.
 - ``lprSrc``: every plate source seen so far (a pushed device code, or a
   channel's own reader ``CH<n>``), numbered in the order first seen; no
@@ -21,6 +21,7 @@ from fastapi.responses import Response
 
 from vidicon.api.dialects.ts_api import event_types
 from vidicon.api.dialects.ts_api import translate as tr
+from vidicon.api.dialects.ts_api.channel import caps_json
 from vidicon.api.dialects.ts_api.lang import json_response, language
 from vidicon.api.dialects.ts_api.object_filters import OBJECT_ATTRIBUTES, OBJECT_TYPES
 from vidicon.api.native.live.discovery import source_item
@@ -49,20 +50,22 @@ NO_CAPS: dict[str, Any] = {
 }
 
 
-def channel_caps(app: Vidicon, user: User, channel_id: int) -> dict[str, Any]:
-    """A channel's camera capabilities. Vidicon drives no PTZ, relays or aux
-    outputs yet, so every channel answers none; the device-control service
-    plugs in here."""
-    del app, user, channel_id
-    return dict(NO_CAPS)
+async def channel_caps(app: Vidicon, user: User, channel_ids: list[int]) -> dict[int, Any]:
+    """The cameras' capabilities from the device-control service (what
+    ``/api/channel/info?caps`` answers); none for a channel whose camera
+    cannot be controlled or does not answer."""
+    found = {d.channel_id: d.info for d in await app.device_control.info(user, channel_ids)}
+    return {c: caps_json(info) if (info := found.get(c)) else dict(NO_CAPS) for c in channel_ids}
 
 
-def _channels(app: Vidicon, user: User, request: Request) -> list[dict[str, Any]]:
+async def _channels(app: Vidicon, user: User, request: Request) -> list[dict[str, Any]]:
     params = request.query_params
     with_src = tr.flag(params.get("staticSrc"))  # present without a value: true
     with_caps = tr.flag(params.get("caps"))
     out = []
-    for channel_id in app.live.channel_ids(user):
+    ids = app.live.channel_ids(user)
+    caps = await channel_caps(app, user, ids) if with_caps else {}
+    for channel_id in ids:
         title = app.live.pipeline(user, channel_id).settings.name
         item: dict[str, Any] = {
             "chid": channel_id,
@@ -72,7 +75,7 @@ def _channels(app: Vidicon, user: User, request: Request) -> list[dict[str, Any]
         if with_src:
             item["src"] = [source_item(request, s) for s in app.live.sources(user, channel_id)]
         if with_caps:
-            item["caps"] = channel_caps(app, user, channel_id)
+            item["caps"] = caps[channel_id]
         out.append(item)
     return out
 
@@ -107,7 +110,7 @@ async def enum(request: Request, app: AppDep, user: CurrentUser) -> Response:
     data: Any
     try:
         if what == "channel":
-            data = _channels(app, user, request)
+            data = await _channels(app, user, request)
         elif what == "eventType":
             data = event_types.enum(language(request.query_params.get("lang")))
         elif what == "lprSrc":
