@@ -394,7 +394,8 @@ async def test_audit_trail_records_who_did_what_without_secrets(
     ]  # fmt: skip
     assert all(e["attributes"]["client"] == "127.0.0.1" for e in entries)
     assert entries[0]["attributes"]["user"] == ADMIN_USER and "uid" not in entries[0]["attributes"]
-    assert entries[1]["attributes"]["uid"] == 1
+    assert entries[1]["attributes"]["uid"] == ADMIN_USER  # TS-API's uid: the sign-in name
+    assert entries[1]["attributes"]["userId"] == 1
     assert entries[6]["attributes"]["changed"] == {"rights": ["LPR", "Playback"]}
     assert [e["attributes"]["action"] for e in entries[10:13]] == [
         "channelCreated", "channelUpdated", "channelDeleted",

@@ -3,7 +3,8 @@
 Every entry is an :class:`~vidicon.core.events.Event` of kind ``AUDIT`` on the
 event bus (``app.events``), so it is stored and searchable with the other
 events and reaches the event log's privacy entries and live subscribers. The
-attributes say who (``uid``, ``user``), from where (``client``) and what
+attributes say who (``uid``: the sign-in name, as TS-API's log shows it, and
+``userId``; a failed sign-in names the ``user`` it tried), from where (``client``) and what
 changed; never a password, a key or a camera credential: callers pass names
 of changed fields, not their values, wherever a value could be secret.
 
@@ -64,8 +65,9 @@ class AuditService:
             k: v for k, v in what.items() if not any(s in k.lower() for s in _SECRET_KEYS)
         }
         if actor.user is not None:
-            attributes["uid"] = actor.user.id
-            attributes["user"] = actor.user.username
+            # TS-API's uid is the sign-in name (its Privacy log shows it).
+            attributes["uid"] = actor.user.username
+            attributes["userId"] = actor.user.id
         attributes["client"] = actor.client or ""
         label = actor.user.username[:64] if actor.user is not None else None
         if label is None and isinstance(what.get("user"), str):

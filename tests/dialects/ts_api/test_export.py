@@ -315,7 +315,7 @@ async def test_every_stage_in_order_with_md5_subtitles_and_audit(
         await asyncio.sleep(0.1)
     assert [e.code for e in audit] == ["exportStarted", "exportFinished"]
     assert audit[0].attributes["task"] == task and audit[0].attributes["recipient"] == "Prince"
-    assert audit[1].attributes["result"] == "done" and audit[1].attributes["user"] == "admin"
+    assert audit[1].attributes["result"] == "done" and audit[1].attributes["uid"] == "admin"
 
 
 def offset(us: int) -> str:
