@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from vidicon.api.dialects.ts_api.enum import channel_caps
 from vidicon.api.dialects.ts_api.lang import dumps
 from vidicon.api.dialects.ts_api.topics import (
     MOTION_BATCH_S,
@@ -127,6 +128,8 @@ class _Session:
         await self.send({"subscriberId": str(uuid.uuid4()), "topics": list(self.request.topics)})
         access = self.app.event_access
         listed = [c.channel_id for c in access.channel_names(self.user, self.channels)]
+        if self.request.verbose and StateTopic.CAMERA in self.request.states:
+            self.translator.caps = await channel_caps(self.app, self.user, listed)
         state = {t: access.state(self.user, t, self.channels) for t in self.request.states}
         for message in self.translator.initial(now(), listed, state):
             await self.send(message)

@@ -128,6 +128,9 @@ class Translator:
     names: Names
     sources: Sources
     can_view: Callable[[int], bool]
+    # Each channel's camera capabilities (verbose channelStatus), read when the
+    # subscription starts; none for a channel that appears later.
+    caps: dict[int, Message] = field(default_factory=dict)
     cameras: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     motion_sent: dict[int, bool] = field(default_factory=dict)
     motion_pending: dict[int, bool] = field(default_factory=dict)
@@ -271,7 +274,7 @@ class Translator:
             "title": title,
             "displayName": f"CH{cid}. {title}",
             "status": status,
-            "caps": dict(CAPS),
+            "caps": dict(self.caps.get(cid, CAPS)),
             "src": self.sources(cid),
         }
 
