@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from tests.conftest import make_client
 from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, Unauthorized
 from vidicon.core.rights import ALL_RIGHTS, Right, parse_rights
@@ -62,3 +64,17 @@ async def test_a_remembered_session_follows_logout_and_access_changes_at_once(
     await auth.revoke_session(session)
     with pytest.raises(Unauthorized):
         await auth.verify_session(session)
+
+
+async def test_me_tells_the_rights_held(
+    vidicon_app: Vidicon, admin_client: httpx.AsyncClient
+) -> None:
+    await vidicon_app.auth.create_user(
+        "clerk", "clerk-password", is_admin=False, rights=frozenset({Right.LPR})
+    )
+    async with make_client(vidicon_app, auth=("clerk", "clerk-password")) as clerk:
+        me = (await clerk.get("/v1/auth/me")).json()
+    assert me["rights"] == ["LPR"] and me["is_admin"] is False
+    assert (await admin_client.get("/v1/auth/me")).json()["rights"] == sorted(
+        r.value for r in Right
+    )

@@ -31,6 +31,7 @@ from vidicon.api.native.security import (
 from vidicon.base.errors import InvalidInput
 from vidicon.core.channel import ChannelSettings, ChannelStatusView, ChannelView
 from vidicon.core.clock import us_to_iso
+from vidicon.core.rights import Right
 from vidicon.services.audit import Actor
 from vidicon.services.auth import User
 
@@ -53,7 +54,8 @@ def _actor(user: User, request: Request) -> Actor:
 
 def _user_out(user: User) -> UserOut:
     channels = None if user.channels is None else sorted(user.channels)
-    return UserOut(username=user.username, is_admin=user.is_admin, channels=channels)
+    rights = sorted(r.value for r in Right if user.has(r))
+    return UserOut(username=user.username, is_admin=user.is_admin, channels=channels, rights=rights)
 
 
 @router.post("/auth/login", tags=["auth"])

@@ -26,6 +26,9 @@ class UserOut(BaseModel):
     username: str
     is_admin: bool
     channels: list[int] | None = Field(description="channels this user may see; null: all")
+    rights: list[str] = Field(
+        default_factory=list, description="rights held (administrators hold every right)"
+    )
 
 
 class TokenRequest(BaseModel):
