@@ -98,6 +98,8 @@ class Vidicon:
             data_dir, self.db, self.channels, self.playback_media, self.clock, audit=self.audit
         )
         self.device_control = DeviceControlService(self.channels, self.runtime)
+        # A deleted channel's camera connection and presets go with it.
+        self.channel_changes.on_deleted = self.device_control.forget
         self.event_backups = EventBackupService(
             data_dir, EventBackupIndex(self.db), SegmentLeases(self.db), self.index, self.channels,
             self.playback_media, self.clock, goto_preset=self.device_control.goto_preset,

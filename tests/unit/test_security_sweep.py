@@ -263,6 +263,10 @@ async def test_without_remote_only_from_this_machine_over_every_carrier(
     app = create_app(app_with_users, manage_lifecycle=False)
     live = await websocket(app, "/v1/live/1/main/ws", None, basic(local_only), REMOTE, wait=1)
     assert live.close_code == 4403, live
+    # TS-API's subscribeEvents also takes a session id as session=.
+    params = {"topics": "systemEvent", "session": cookie}
+    events = await websocket(app, "/wsapi/subscribeEvents", params, None, REMOTE, wait=1)
+    assert events.close_code == 4403, events
     # The RTSP restream carrier too (its server passes the peer address).
     restream = app_with_users.restream
     with pytest.raises(Forbidden):

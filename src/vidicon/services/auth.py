@@ -16,7 +16,7 @@ import hmac
 import ipaddress
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,6 +114,9 @@ class AuthService:
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         self._verified_key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[User, float]] = {}
+        self._checking: dict[bytes, asyncio.Task[User]] = {}  # password checks running
+        # Bumped by every forget: a check that began before a change is not remembered.
+        self._generation = 0
         # sha256(session id) -> (user, expires_us, when checked (monotonic))
         self._sessions: dict[str, tuple[User, int, float]] = {}
 
@@ -168,15 +171,25 @@ class AuthService:
         *,
         is_admin: bool,
         rights: frozenset[Right] = ALL_RIGHTS,
+        channels: frozenset[int] | None = None,
     ) -> User:
         """A new user; ``rights`` defaults to every right (administrators hold
-        them all whatever is stored)."""
+        them all whatever is stored); ``channels`` limits it from the start (in
+        the same transaction: never a moment with access to every channel)."""
         self._check_new_user(username, password)
+        if channels is not None and not channels:
+            raise InvalidInput("give at least one channel, or null for every channel", "channels")
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         async with self.db.write() as conn:
-            return await self._insert_user(
+            user = await self._insert_user(
                 conn, username.strip(), password_hash, is_admin=is_admin, rights=rights
             )
+            if channels:
+                await conn.execute(
+                    schema.user_channels.insert(),
+                    [{"user_id": user.id, "channel_id": c} for c in sorted(channels)],
+                )
+        return user if is_admin or channels is None else replace(user, channels=channels)
 
     @staticmethod
     def _check_new_user(username: str, password: str) -> None:
@@ -224,20 +237,45 @@ class AuthService:
         cached = self._verified.get(key)
         if cached is not None and time.monotonic() - cached[1] < VERIFIED_TTL_S:
             return cached[0]
+        task = self._checking.get(key)
+        if task is None:
+            # One check per set of credentials at a time: a page opening several
+            # streams at once shares it; a burst of different guesses is refused.
+            self.throttle.begin(username, client)
+            task = asyncio.create_task(self._check(key, username, password, client))
+            task.add_done_callback(_retrieved)
+            self._checking[key] = task
+        return await asyncio.shield(task)
+
+    async def _check(self, key: bytes, username: str, password: str, client: str | None) -> User:
+        """One password check begun with ``throttle.begin``; remembered if right
+        (unless credentials changed meanwhile)."""
+        generation = self._generation
+        ended = False
         try:
-            user = await self._verify_password(username, password)
-        except Unauthorized:
-            await asyncio.sleep(self.throttle.failed(username, client))
-            raise
+            try:
+                user = await self._verify_password(username, password)
+            except Unauthorized:
+                delay = self.throttle.failed(username, client)
+                self.throttle.end(username, client)
+                ended = True
+                await asyncio.sleep(delay)
+                raise
+        finally:
+            if not ended:
+                self.throttle.end(username, client)
+            self._checking.pop(key, None)
         self.throttle.succeeded(username)
-        if len(self._verified) >= VERIFIED_MAX:
-            self._verified.clear()
-        self._verified[key] = (user, time.monotonic())
+        if generation == self._generation:
+            if len(self._verified) >= VERIFIED_MAX:
+                self._verified.clear()
+            self._verified[key] = (user, time.monotonic())
         return user
 
     def forget_verified(self) -> None:
         """Drop remembered password and session checks (after a password or
-        rights change)."""
+        rights change; call it again once the change is committed)."""
+        self._generation += 1
         self._verified.clear()
         self._sessions.clear()
 
@@ -286,6 +324,7 @@ class AuthService:
             return
         await conn.execute(schema.sessions.delete().where(schema.sessions.c.user_id == user_id))
         await conn.execute(schema.api_tokens.delete().where(schema.api_tokens.c.user_id == user_id))
+        # The caller commits; forget once more after that (forget_verified).
 
     # --- tokens ------------------------------------------------------------
 
@@ -352,6 +391,7 @@ class AuthService:
             if time.monotonic() - checked < SESSION_CHECK_TTL_S and now <= expires_us:
                 return user
             del self._sessions[id_hash]
+        generation = self._generation
         s, u = schema.sessions, schema.users
         query = (
             sa.select(u.c.id, u.c.username, u.c.is_admin, u.c.rights, s.c.expires_us)
@@ -363,9 +403,10 @@ class AuthService:
         if row is None or row.expires_us < now:
             raise Unauthorized("session expired; sign in again")
         user = await self._with_access(row)
-        if len(self._sessions) >= VERIFIED_MAX:
-            self._sessions.clear()
-        self._sessions[id_hash] = (user, int(row.expires_us), time.monotonic())
+        if generation == self._generation:  # no change of rights or access meanwhile
+            if len(self._sessions) >= VERIFIED_MAX:
+                self._sessions.clear()
+            self._sessions[id_hash] = (user, int(row.expires_us), time.monotonic())
         return user
 
     async def revoke_session(self, session_id: str) -> None:
@@ -373,6 +414,7 @@ class AuthService:
         self._sessions.pop(_sha256(session_id), None)
         async with self.db.write() as conn:
             await conn.execute(s.delete().where(s.c.id_hash == _sha256(session_id)))
+        self._sessions.pop(_sha256(session_id), None)  # a check that raced the delete
 
     # --- per-channel access ------------------------------------------------
 
@@ -388,6 +430,7 @@ class AuthService:
                 await conn.execute(
                     uc.insert(), [{"user_id": user_id, "channel_id": c} for c in set(channels)]
                 )
+        self.forget_verified()  # committed: forget checks that raced the change
 
     async def _with_access(self, row: Any) -> User:
         """The user of a ``users`` row (id, username, is_admin, rights) with
@@ -403,6 +446,12 @@ class AuthService:
             ).all()
         channels = frozenset(int(r.channel_id) for r in rows) if rows else None
         return User(user_id, username, False, channels, rights=rights)
+
+
+def _retrieved(task: asyncio.Task[User]) -> None:
+    """Mark a check's outcome as seen, even when every waiter went away."""
+    if not task.cancelled():
+        task.exception()
 
 
 def encode_rights(rights: frozenset[Right]) -> str:

@@ -18,6 +18,7 @@ from vidicon.core.clock import Clock
 from vidicon.core.sources import parse_source
 from vidicon.db import schema
 from vidicon.db.database import Database
+from vidicon.services.auth import User
 from vidicon.services.runtime import Runtime
 
 C = schema.channels
@@ -47,6 +48,15 @@ class ChannelService:
     async def get(self, channel_id: int) -> ChannelView:
         settings, manual = await self._load(channel_id)
         return self._view(channel_id, settings, manual)
+
+    async def visible(self, user: User) -> list[ChannelView]:
+        """The channels ``user`` may see."""
+        return [v for v in await self.all() if user.can_view(v.id)]
+
+    async def get_for(self, user: User, channel_id: int) -> ChannelView:
+        """One channel, if ``user`` may see it (Forbidden, or NotFound for anonymous)."""
+        user.require_channel(channel_id)
+        return await self.get(channel_id)
 
     async def settings(self, channel_id: int) -> ChannelSettings:
         """The stored settings, credentials included: for mechanisms, never for output."""
@@ -242,6 +252,11 @@ def _merge(row: Any) -> tuple[ChannelSettings, bool]:
 
 
 def _keep_passwords(new: ChannelSettings, old: ChannelSettings) -> ChannelSettings:
+    """An omitted password keeps the stored one for the same camera. The ONVIF
+    device signs in with the main stream's credentials, so a changed device
+    address never inherits them (they would be sent to the new address)."""
+    if (new.device.url if new.device else None) != (old.device.url if old.device else None):
+        return new
     updates: dict[str, StreamSettings] = {}
     for name in ("main", "sub"):
         stream: StreamSettings | None = getattr(new, name)

@@ -9,6 +9,11 @@ address is locked out for a while and every attempt is refused at once with
 password is right or not. Names that do not exist are counted exactly as
 names that do, so neither the delay nor the lockout tells them apart.
 
+Checks still running count too (``begin`` / ``end``): failures are only
+known once a password check ends, so without that, many guesses sent at
+once would all be checked before the first failure was counted. A name or
+address whose failures plus running checks reach its limit gets 429 at once.
+
 Counters live in memory (bounded): a restart forgives, which is acceptable
 for a single server and keeps sign-in free of database writes.
 """
@@ -16,6 +21,7 @@ for a single server and keeps sign-in free of database writes.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +43,8 @@ class LoginThrottle:
         self.now = now
         self._users: dict[str, _Failures] = {}
         self._addresses: dict[str, _Failures] = {}
+        self._running_users: Counter[str] = Counter()
+        self._running_addresses: Counter[str] = Counter()
 
     def check(self, username: str, address: str | None) -> None:
         """TooManyRequests while the name or the address is locked out."""
@@ -48,6 +56,28 @@ class LoginThrottle:
             raise TooManyRequests(
                 f"too many failed sign-in attempts; try again in {wait:.0f} s", wait
             )
+
+    def begin(self, username: str, address: str | None) -> None:
+        """Reserve a password check (end it with :meth:`end`): TooManyRequests if
+        failures plus running checks already reach the name's or the address's
+        limit."""
+        self.check(username, address)
+        key = address or ""
+        user_load = _count(self._users.get(username)) + self._running_users[username]
+        address_load = _count(self._addresses.get(key)) + self._running_addresses[key]
+        if user_load >= self.config.user_failures or (
+            address and address_load >= self.config.address_failures
+        ):
+            raise TooManyRequests("too many sign-in attempts at once; try again shortly", 1.0)
+        self._running_users[username] += 1
+        self._running_addresses[key] += 1
+
+    def end(self, username: str, address: str | None) -> None:
+        key = address or ""
+        for table, name in ((self._running_users, username), (self._running_addresses, key)):
+            table[name] -= 1
+            if table[name] <= 0:
+                del table[name]
 
     def failed(self, username: str, address: str | None) -> float:
         """Count a failure; the delay (seconds) to wait before answering it."""
@@ -65,6 +95,7 @@ class LoginThrottle:
         self._users.pop(username, None)
 
     def _locked_for(self, failures: _Failures | None, limit: int) -> float:
+        """Seconds left of a lockout (0: none)."""
         if failures is None or failures.count < limit:
             return 0.0
         return max(0.0, failures.last + self.config.lockout_s - self.now())
@@ -81,3 +112,7 @@ class LoginThrottle:
         failures.count += 1
         failures.last = now
         return failures.count
+
+
+def _count(failures: _Failures | None) -> int:
+    return 0 if failures is None else failures.count

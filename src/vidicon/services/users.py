@@ -101,9 +101,9 @@ class UserService:
         _may_grant(manager, is_admin, rights, channels)
         if channels is not None and not channels:
             raise InvalidInput("give at least one channel, or null for every channel", "channels")
-        created = await self.auth.create_user(username, password, is_admin=is_admin, rights=rights)
-        if channels is not None:
-            await self.auth.set_channel_access(created.id, sorted(channels))
+        created = await self.auth.create_user(
+            username, password, is_admin=is_admin, rights=rights, channels=channels
+        )
         await self.audit.record(
             USER_CREATED, actor, target=created.username, target_uid=created.id,
             is_admin=is_admin, rights=_names(rights), channels=_channels(channels),
@@ -137,6 +137,7 @@ class UserService:
                 )
             await self.auth.revoke_credentials(user_id, conn)
             updated = await _load(conn, user_id)
+        self.auth.forget_verified()  # committed: nothing checked before may stay remembered
         changed: dict[str, Any] = {}
         if updated.is_admin != target.is_admin:
             changed["is_admin"] = updated.is_admin
@@ -159,6 +160,7 @@ class UserService:
             await self.auth.revoke_credentials(user_id, conn)
             await conn.execute(UC.delete().where(UC.c.user_id == user_id))
             await conn.execute(U.delete().where(U.c.id == user_id))
+        self.auth.forget_verified()
         await self.audit.record(USER_DELETED, actor, target=target.username, target_uid=user_id)
 
     async def change_password(self, actor: Actor, old: str, new: str) -> None:
@@ -192,6 +194,7 @@ class UserService:
                 U.update().where(U.c.id == user_id).values(password_hash=password_hash)
             )
             await self.auth.revoke_credentials(user_id, conn)
+        self.auth.forget_verified()
 
 
 # --- rules ---------------------------------------------------------------------

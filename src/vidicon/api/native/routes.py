@@ -95,8 +95,8 @@ async def create_token(
 
 
 @router.get("/channels", tags=["channels"])
-async def list_channels(_: CurrentUser, app: AppDep) -> list[ChannelView]:
-    return await app.channels.all()
+async def list_channels(user: CurrentUser, app: AppDep) -> list[ChannelView]:
+    return await app.channels.visible(user)
 
 
 @router.post("/channels", status_code=201, tags=["channels"])
@@ -107,8 +107,8 @@ async def create_channel(
 
 
 @router.get("/channels/{channel_id}", tags=["channels"])
-async def get_channel(_: CurrentUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
-    return await app.channels.get(channel_id)
+async def get_channel(user: CurrentUser, app: AppDep, channel_id: ChannelId) -> ChannelView:
+    return await app.channels.get_for(user, channel_id)
 
 
 @router.put("/channels/{channel_id}", tags=["channels"])
@@ -150,15 +150,18 @@ async def manual_recording(
 
 
 @router.get("/channels/{channel_id}/status", tags=["status"])
-async def channel_status(_: CurrentUser, app: AppDep, channel_id: ChannelId) -> ChannelStatusView:
-    await app.channels.get(channel_id)
+async def channel_status(
+    user: CurrentUser, app: AppDep, channel_id: ChannelId
+) -> ChannelStatusView:
+    await app.channels.get_for(user, channel_id)
     return app.runtime.status(channel_id)
 
 
 @router.get("/status", tags=["status"])
-async def all_status(_: CurrentUser, app: AppDep) -> dict[str, ChannelStatusView]:
-    """Status of every channel, keyed by channel id (TS-API status codes)."""
-    return {str(cid): app.runtime.status(cid) for cid in await app.channels.ids()}
+async def all_status(user: CurrentUser, app: AppDep) -> dict[str, ChannelStatusView]:
+    """Status of every channel the user may see, keyed by channel id (TS-API codes)."""
+    ids = [cid for cid in await app.channels.ids() if user.can_view(cid)]
+    return {str(cid): app.runtime.status(cid) for cid in ids}
 
 
 @router.get("/recordings", tags=["recordings"])

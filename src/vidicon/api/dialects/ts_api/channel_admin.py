@@ -277,7 +277,6 @@ async def _delete(request: Request, app: Vidicon, user: User, ids: str) -> Respo
             failed.append(channel_id)
             reasons.append(-10)
             continue
-        await app.device_control.forget(channel_id)
         deleted.append(channel_id)
     code = _overall(reasons, len(deleted), -9, -10)
     out: dict[str, Any] = {"status": _status(request, code, DELETED if code == 0 else None)}

@@ -36,7 +36,7 @@ from vidicon.api.dialects.ts_api.topics import (
     parse_subscribe,
 )
 from vidicon.api.native.live.discovery import source_url
-from vidicon.api.native.security import authenticate, get_app
+from vidicon.api.native.security import authenticate, client_address, get_app
 from vidicon.app import Vidicon
 from vidicon.base.errors import Forbidden, NotFound, Unauthorized, VidiconError
 from vidicon.core.events import StateTopic
@@ -63,7 +63,9 @@ def close_code(exc: VidiconError) -> int:
 async def _user(websocket: WebSocket, app: Vidicon) -> User:
     session = websocket.query_params.get("session")
     if session and not websocket.query_params.get("auth"):
-        return await app.auth.verify_session(session)
+        user = await app.auth.verify_session(session)
+        user.require_origin(client_address(websocket))  # as authenticate() does
+        return user
     return await authenticate(websocket)
 
 
