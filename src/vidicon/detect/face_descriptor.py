@@ -80,6 +80,8 @@ def _uniform_table() -> npt.NDArray[np.uint8]:
 _UNIFORM = _uniform_table()
 # Neighbours clockwise from the top left, as (row, column) offsets.
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+# sqrt(count / (CELL² GRID²)) for every byte value: a look-up, not arithmetic.
+_ROOT = np.sqrt(np.arange(256, dtype=np.float32) / (CELL * CELL * GRID * GRID))
 # Each pixel's histogram slot: its cell's index times BINS.
 _CELL_OF = ((np.arange(SIZE)[:, None] // CELL) * GRID + (np.arange(SIZE)[None, :] // CELL)) * BINS
 
@@ -143,7 +145,8 @@ def probe(frame: Frame, box: Box) -> Probe:
 def _roots(counts: npt.NDArray[np.uint8]) -> Probe:
     """Square roots of the per-cell normalised histograms, divided by sqrt(GRID²)
     so that a dot product is the mean Bhattacharyya coefficient of the cells."""
-    return np.sqrt(counts.astype(np.float32) / (CELL * CELL * GRID * GRID))
+    roots: Probe = _ROOT[counts]
+    return roots
 
 
 def similarities(query: Probe, stored: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
