@@ -33,6 +33,7 @@ from vidicon.services.event_intake import EventIntake
 from vidicon.services.event_search import EventSearch
 from vidicon.services.events import EventService
 from vidicon.services.export import ExportService
+from vidicon.services.face_search import FaceSearch
 from vidicon.services.live import LiveService
 from vidicon.services.live_hls import LiveHlsService
 from vidicon.services.motion import MotionService
@@ -129,6 +130,7 @@ class Vidicon:
             self.events, LprSourceRegister(self.db, self.events.store), self.event_images
         )
         self.table_exports = TableExportService(data_dir)
+        self.face_search = FaceSearch(self.event_search)
 
     async def start(self) -> None:
         await self.db.migrate()

@@ -22,6 +22,11 @@ from typing import Any
 
 JsonValue = Any  # str | int | float | bool | None | list | dict of those
 
+# Attributes kept for the server's own use (a face's LBPH descriptor, for
+# face search) that no API answer, topic or notification shows.
+FACE_DESCRIPTOR = "faceDescriptor"
+PRIVATE_ATTRIBUTES = frozenset({FACE_DESCRIPTOR})
+
 
 class EventKind(StrEnum):
     MOTION = "motion"
@@ -65,6 +70,10 @@ class Event:
             raise ValueError("an event cannot end before it begins")
         if self.label is not None and len(self.label) > 64:
             raise ValueError("an event label is at most 64 characters")
+
+    def public_attributes(self) -> dict[str, JsonValue]:
+        """The attributes an API may show: all but :data:`PRIVATE_ATTRIBUTES`."""
+        return {k: v for k, v in self.attributes.items() if k not in PRIVATE_ATTRIBUTES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ Events made here:
   sighting, ends when lost); code and label are the TS-API object type,
   attributes are TS-API's (``objId``, ``type``, ``likelihood`` in %,
   ``attributes`` with only what the pixels tell, ``parentId`` for a face
-  inside a person) plus ``box`` (normalized x, y, w, h) and ``detector``.
+  inside a person) plus ``box`` (normalized x, y, w, h) and ``detector``;
+  a face also keeps ``faceDescriptor`` (:mod:`.face_descriptor`, for face
+  search; a private attribute no API answer shows).
 * rule events (``intrusion``, ``loitering``, ``peopleGathering`` lasting;
   ``lineCrossing`` a moment), code = the rule's name, label = object type.
 * ``lpr`` moments, label = the plate, code ``recognized``, with ``score``,
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 
 from vidicon.core.events import Event, EventKind, JsonValue
 from vidicon.detect import attributes as attrs
+from vidicon.detect import face_descriptor
 from vidicon.detect.backends.base import Box, Detection, Detector, Frame
 from vidicon.detect.plates import PlateDeduper, PlateReader
 from vidicon.detect.regions import Region, detect_in_regions
@@ -171,6 +174,9 @@ class ChannelPipeline:
             parent = self._parent_of(track)
             if parent is not None:
                 attributes["parentId"] = parent
+            descriptor = _face_descriptor(frame, track.box)
+            if descriptor is not None:
+                attributes[face_descriptor.ATTRIBUTE] = descriptor
         self._objects.add(track.id)
         image = self._snapshot(frame, track.box, track.last_us, f"object-{kind}")
         event = Event(
@@ -253,6 +259,13 @@ class ChannelPipeline:
             log.exception("channel %d: could not store a %s snapshot", self.channel_id, tag)
             return ()
         return (path,)
+
+
+def _face_descriptor(frame: Frame, box: Box) -> str | None:
+    try:
+        return face_descriptor.encode(face_descriptor.describe(frame, box))
+    except ValueError:
+        return None  # too small to describe
 
 
 def _anchor(track: Track, kind: str, width: int, height: int) -> tuple[float, float]:

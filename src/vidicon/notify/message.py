@@ -85,7 +85,7 @@ def build_notice(
         "time": us_to_iso(event.begin_us),
         "end": None if event.end_us is None else us_to_iso(event.end_us),
         "label": event.label,
-        "attributes": dict(event.attributes),
+        "attributes": event.public_attributes(),
         "images": images,
     }
     return Notice(event, phase, channel_name, message, snapshot)

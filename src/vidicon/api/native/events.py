@@ -22,7 +22,7 @@ from vidicon.api.native.schemas import parse_time
 from vidicon.api.native.security import AppDep, CurrentUser
 from vidicon.base.errors import InvalidInput
 from vidicon.core.clock import us_to_datetime
-from vidicon.core.events import Event, EventKind, EventQuery, JsonValue
+from vidicon.core.events import PRIVATE_ATTRIBUTES, Event, EventKind, EventQuery, JsonValue
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 EventId = Annotated[int, Path(ge=1, le=2**62, description="event id")]
@@ -67,7 +67,7 @@ def event_out(request: Request, event: Event) -> EventOut:
         begin_us=event.begin_us,
         end_us=event.end_us,
         label=event.label,
-        attributes=dict(event.attributes),
+        attributes=event.public_attributes(),
         images=[f"{base}/v1/events/{event.id}/images/{n}" for n in range(len(event.images))],
     )
 
@@ -97,6 +97,8 @@ def _attributes(request: Request) -> tuple[dict[str, JsonValue], dict[str, froze
         match = _ATTR.fullmatch(key)
         if match is None:
             raise InvalidInput(f"{key[:80]} is not attr.<name>", key[:80])
+        if match.group(1) in PRIVATE_ATTRIBUTES:
+            raise InvalidInput(f"{key} cannot be searched", key)
         values = request.query_params.getlist(key)
         if len(values) == 1:
             equals[match.group(1)] = _value(values[0])

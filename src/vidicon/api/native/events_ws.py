@@ -98,7 +98,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "begin_us": event.begin_us,
         "end_us": event.end_us,
         "label": event.label,
-        "attributes": dict(event.attributes),
+        "attributes": event.public_attributes(),
         "images": list(event.images),
     }
 

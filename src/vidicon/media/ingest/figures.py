@@ -60,15 +60,28 @@ def draw_person(
     return (int(cx - 1.4 * u), top, int(2.8 * u), height)
 
 
-def draw_face(img: Frame, cx: int, cy: int, size: int) -> tuple[int, int, int, int]:
-    """A frontal face about ``size`` pixels across; returns its box."""
+def draw_face(
+    img: Frame,
+    cx: int,
+    cy: int,
+    size: int,
+    *,
+    eye_gap: float = 0.17,
+    eye_drop: float = 0.08,
+    mouth_width: float = 0.14,
+    mouth_drop: float = 0.3,
+) -> tuple[int, int, int, int]:
+    """A frontal face about ``size`` pixels across; returns its box. The
+    geometry (shares of ``size``: eyes' distance from the middle and height
+    above the centre, mouth's half-width and depth below it) tells faces
+    apart for face search."""
     s = size
     cv2.ellipse(img, (cx, cy), (int(s * 0.42), int(s * 0.55)), 0, 0, 360, SKIN, -1)
     cv2.ellipse(
         img, (cx, cy - int(s * 0.35)), (int(s * 0.44), int(s * 0.25)), 0, 180, 360, (30, 30, 50), -1
     )
     for d in (-1, 1):
-        ex, ey = cx + d * int(s * 0.17), cy - int(s * 0.08)
+        ex, ey = cx + d * int(s * eye_gap), cy - int(s * eye_drop)
         cv2.ellipse(
             img,
             (ex, ey - int(s * 0.1)),
@@ -93,7 +106,14 @@ def draw_face(img: Frame, cx: int, cy: int, size: int) -> tuple[int, int, int, i
         img, (cx, cy + int(s * 0.16)), (int(s * 0.06), int(s * 0.025)), 0, 0, 360, shade, -1
     )
     cv2.ellipse(
-        img, (cx, cy + int(s * 0.3)), (int(s * 0.14), int(s * 0.04)), 0, 0, 360, (60, 60, 150), -1
+        img,
+        (cx, cy + int(s * mouth_drop)),
+        (int(s * mouth_width), int(s * 0.04)),
+        0,
+        0,
+        360,
+        (60, 60, 150),
+        -1,
     )
     return (cx - int(s * 0.42), cy - int(s * 0.55), int(s * 0.84), int(s * 1.1))
 

@@ -212,7 +212,7 @@ def entry(event: Event, lang: str, zone: tzinfo) -> dict[str, Any]:
         "codeName": event.code if code is None or code in _OTHER else text(CODE_NAMES, code, lang),
         "timeRange": time_range(event, zone),
     }
-    param = {k: v for k, v in event.attributes.items() if k != "comment"}
+    param = {k: v for k, v in event.public_attributes().items() if k != "comment"}
     if event.channel_id is not None:
         param.setdefault("chid", event.channel_id)
     if event.label is not None:

@@ -1,5 +1,6 @@
 """TS-API event searches: ``/api/find?what=eventLog|carNo|similarCarNo|object``
-and ``/api/searchFace``, plus the spreadsheet files of ``carNo&export=true``.
+and ``/api/searchFace`` (a photo posted; :mod:`vidicon.services.face_search`),
+plus the spreadsheet files of ``carNo&export=true``.
 
 Translation only: parameters become an :class:`EventQuery`, the event
 search service applies the rights and channel limits, and each event
@@ -27,6 +28,7 @@ from vidicon.base.errors import InvalidInput
 from vidicon.core.events import Event, EventPage, EventQuery
 from vidicon.core.zone import server_zone
 from vidicon.services.auth import User
+from vidicon.services.face_search import DEFAULT_THRESHOLD, MAX_PICTURE_BYTES, PICTURE_TYPES
 
 router = APIRouter(tags=["ts-api"])
 WHATS = frozenset({"eventLog", "carNo", "similarCarNo", "object"})
@@ -45,6 +47,7 @@ _EXPORT_HEADER: dict[str, dict[int, str]] = {
               4: "Código de origen", 5: "Nombre de origen", 6: "Dirección", 7: "Puntuación",
               8: "Canales"},
 }  # fmt: skip
+_PICTURE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 _EXPORT_TITLE = {ENGLISH: "Car numbers", "ko-KR": "차량 번호", "es-ES": "Matrículas"}
 
 
@@ -267,14 +270,46 @@ async def download(app: AppDep, user: CurrentUser, token: str, name: str) -> Fil
 
 @router.get("/api/searchFace")
 @router.post("/api/searchFace")
-async def search_face(request: Request, app: AppDep, user: CurrentUser) -> dict[str, Any]:
-    """Face similarity search: checked like any search, then 501, since Vidicon
-    has no face recognition model (see conformance.md)."""
+async def search_face(request: Request, app: AppDep, user: CurrentUser) -> Response:
+    """Faces that resemble the one on the posted photo (JPEG or PNG body),
+    best first: the object search's items with ``similarity`` (percent)."""
     app.event_search.check_objects(user)
     params = request.query_params
     try:
-        _common(params)
-        tr.parse_int(params.get("threshold"), "threshold", 1, 100)
+        query = _common(params)
+        threshold = tr.parse_int(params.get("threshold"), "threshold", 1, 100)
     except InvalidInput as exc:
         raise _bad(exc) from None
-    raise HTTPException(status_code=501, detail="face recognition is not available on this server")
+    if request.method != "POST":
+        raise HTTPException(400, "post the photo of a face (image/jpeg or image/png) as the body")
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    kind = _PICTURE_ALIASES.get(kind, kind)
+    if kind not in PICTURE_TYPES:
+        raise HTTPException(415, f"the photo must be one of {', '.join(PICTURE_TYPES)}")
+    picture = await _body(request)
+    if not picture:
+        raise HTTPException(400, "post the photo of a face as the body")
+    try:
+        found = await app.face_search.find(
+            user, query, picture, kind, DEFAULT_THRESHOLD if threshold is None else threshold
+        )
+    except InvalidInput as exc:
+        raise _bad(exc) from None
+    data = [{**_object(request, m.event), "similarity": m.similarity} for m in found.matches]
+    return json_response(request, {"totalCount": found.total, "at": found.offset, "data": data})
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused (413) past :data:`MAX_PICTURE_BYTES`."""
+    declared = request.headers.get("content-length") or ""
+    too_big = HTTPException(413, f"the photo may be at most {MAX_PICTURE_BYTES // 2**20} MiB")
+    if declared.isdecimal() and int(declared) > MAX_PICTURE_BYTES:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_PICTURE_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -367,7 +367,7 @@ class Translator:
             "timeRange": times,
         }
         if event.attributes:
-            out["param"] = dict(event.attributes)
+            out["param"] = event.public_attributes()
         return out
 
     def _object(self, event: Event) -> Message:
