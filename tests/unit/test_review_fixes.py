@@ -5,6 +5,7 @@ guesses slipping past the lockout, channel lists showing hidden channels."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -101,3 +102,14 @@ async def test_parallel_guesses_are_refused_beyond_the_limit_but_one_password_is
 async def test_anonymous_lists_nothing(vidicon_app: Vidicon, path: str) -> None:
     async with make_client(vidicon_app) as anonymous:
         assert (await anonymous.get(path)).status_code == 401
+
+
+async def test_a_huge_body_is_refused_while_it_arrives(admin_client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):  # 20 MiB, without a Content-Length
+            yield b"[" + b" " * (512 << 10)
+
+    answer = await admin_client.post("/api/push", content=chunks())
+    assert answer.status_code == 413
+    sized = await admin_client.post("/api/push", content=b"x" * (17 << 20))
+    assert sized.status_code == 413

@@ -32,6 +32,8 @@ from vidicon.base.errors import (
     VidiconError,
 )
 
+MAX_BODY_BYTES = 16 << 20
+
 _STATUS = {
     NotFound: 404,
     InvalidInput: 422,
@@ -59,6 +61,9 @@ def create_app(vidicon: Vidicon, *, manage_lifecycle: bool = True) -> FastAPI:
         version=__version__,
         description="Native API of the Vidicon network video recorder.",
         lifespan=lifespan,
+        # No request needs more (the biggest is a face photo of at most 8 MiB):
+        # a bigger body is refused with 413 while it arrives, never buffered whole.
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.vidicon = vidicon
     app.include_router(native_router)
