@@ -5,7 +5,10 @@ It answers what the ONVIF client library really sends (parsed with lxml,
 WS-Security UsernameToken digest checked against the password), with SOAP
 faults as a camera gives them: ``ter:NotAuthorized`` for a wrong password,
 ``ter:InvalidArgVal``/``ter:NoToken`` for an unknown preset or relay. Every
-operation is recorded in ``calls`` (name and arguments as text).
+operation is recorded in ``calls`` (name and arguments as text). With
+``html=True`` it is instead a camera's web page on the ONVIF port: every
+request gets an HTML login page (status 200), what a wrongly configured
+device address finds.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ PATHS = {
     "tmd": "/onvif/deviceio",
     "timg": "/onvif/imaging",
 }
+HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>Network Camera</title></head><body>"
+    "<form action=/login method=post><input name=user><input type=password name=pw>"
+    "<br></form></body></html>"
+)
 AUX_COMMANDS = ("tt:Wiper|On", "tt:Wiper|Off", "tt:IRLamp|On", "tt:IRLamp|Off")
 
 
@@ -69,10 +77,13 @@ def _digest(nonce: bytes, created: str, password: str) -> str:
 class OnvifCamera:
     """``async with OnvifCamera(user, password) as cam``: ``cam.port`` serves ONVIF."""
 
-    def __init__(self, username: str, password: str, *, with_ptz: bool = True) -> None:
+    def __init__(
+        self, username: str, password: str, *, with_ptz: bool = True, html: bool = False
+    ) -> None:
         self.username = username
         self.password = password
         self.with_ptz = with_ptz
+        self.html = html
         self.state = CameraState()
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.port = 0
@@ -101,6 +112,9 @@ class OnvifCamera:
 
     def _handler(self, prefix: str) -> Any:
         async def handle(request: web.Request) -> web.Response:
+            if self.html:
+                self.calls.append(("html", {}))
+                return web.Response(text=HTML_PAGE, content_type="text/html")
             envelope = etree.fromstring(await request.read())
             body = envelope.find(f"{{{SOAP}}}Body")
             assert body is not None and len(body), "no SOAP body"

@@ -8,15 +8,23 @@ never shows in an error or a log line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import httpx
 import pytest
 
 from tests.support.onvif_camera import OnvifCamera
+from vidicon.app import Vidicon
+from vidicon.core.channel import ChannelSettings, DeviceSettings, StreamSettings
 from vidicon.media.control import BadParameter, DeviceFault, NotReady, Preset, Unsupported
 from vidicon.media.control.onvif import OnvifDevice
+from vidicon.services import device_control
+from vidicon.services.auth import User
 
 USER, PASSWORD = "admin", "pa55-w0rd-secret"
+DEAD_RTSP = "rtsp://127.0.0.1:9/stream1"
+ADMIN = User(1, "admin", True)
 
 
 async def test_commands_reach_the_camera(caplog: pytest.LogCaptureFixture) -> None:
@@ -119,3 +127,145 @@ async def test_failures_are_device_errors_without_the_password(
     await gone.close()
     assert "not-the-password" not in caplog.text and PASSWORD not in caplog.text
     assert "pa55" not in repr(gone)
+
+
+async def test_a_web_page_on_the_onvif_port_is_a_device_fault(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera's web UI where ONVIF was expected (zeep's XMLSyntaxError): -9, not a 500."""
+    caplog.set_level(logging.DEBUG)
+    async with OnvifCamera(USER, PASSWORD, html=True) as camera:
+        device = OnvifDevice("127.0.0.1", camera.port, USER, PASSWORD)
+        try:
+            with pytest.raises(DeviceFault) as info:
+                await device.info()
+            assert info.value.code == -9 and "not ONVIF" in str(info.value)
+            with pytest.raises(DeviceFault):
+                await device.move(0.5, 0)
+            with pytest.raises(DeviceFault):
+                await device.goto_preset("1")
+        finally:
+            await device.close()
+        assert camera.names().count("html") == 3  # each command really asked
+    assert PASSWORD not in caplog.text and PASSWORD not in str(info.value)
+
+
+class SilentDevice:
+    """A TCP port that accepts and never answers (a hung camera); counts how many
+    connections are open at once."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.most_open = 0
+        self.accepted = 0
+        self.port = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SilentDevice:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        self.accepted += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+def onvif_channel(name: str, port: int, enabled: bool = False) -> ChannelSettings:
+    return ChannelSettings(
+        name=name,
+        enabled=enabled,
+        main=StreamSettings(url=DEAD_RTSP, username=USER, password=PASSWORD),
+        device=DeviceSettings(url=f"onvif://127.0.0.1:{port}"),
+    )
+
+
+async def test_info_asks_devices_at_once_and_remembers_failures(
+    vidicon_app: Vidicon, admin_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = vidicon_app
+    monkeypatch.setattr(device_control, "INFO_TIMEOUT_S", 1.0)
+    async with (
+        OnvifCamera(USER, PASSWORD) as good,
+        OnvifCamera(USER, PASSWORD, html=True) as web_page,
+        SilentDevice() as silent,
+    ):
+        ids = [
+            (await app.channels.create(onvif_channel(name, port))).id
+            for name, port in (
+                ("good", good.port),
+                ("web", web_page.port),
+                ("hung-1", silent.port),
+                ("hung-2", silent.port),
+            )
+        ]
+        info = await admin_client.get("/api/channel/info")
+        assert info.status_code == 200, info.text
+        codes = {item["chid"]: item.get("code", 0) for item in info.json()}
+        assert codes == dict(zip(ids, [0, -9, -3, -3], strict=True))
+        assert silent.most_open == 2  # both hung cameras were asked at the same time
+        enum = await admin_client.get("/api/enum?what=channel&caps")
+        assert enum.status_code == 200, enum.text
+
+        # The failures are remembered: nobody waits on those cameras again ...
+        asked, accepted = web_page.names().count("html"), silent.accepted
+        again = await app.device_control.info(ADMIN, None)
+        assert [item.error.code if item.error else 0 for item in again] == [0, -9, -3, -3]
+        assert (web_page.names().count("html"), silent.accepted) == (asked, accepted)
+        # ... until they expire, or reload asks.
+        await app.device_control.info(ADMIN, [ids[1]], reload=True)
+        assert web_page.names().count("html") == asked + 1
+        monkeypatch.setattr(device_control, "FAILURE_TTL_S", 0.0)
+        await app.device_control.info(ADMIN, [ids[1]])  # stored with a 30 s life: cached
+        assert web_page.names().count("html") == asked + 1
+        await app.device_control.info(ADMIN, [ids[1]], reload=True)  # stored with 0 s
+        await app.device_control.info(ADMIN, [ids[1]])
+        assert web_page.names().count("html") == asked + 3
+        assert PASSWORD not in info.text
+
+
+async def test_changed_or_removed_device_closes_the_old_connection(
+    vidicon_app: Vidicon,
+) -> None:
+    app, control = vidicon_app, vidicon_app.device_control
+    async with OnvifCamera(USER, PASSWORD) as first, OnvifCamera(USER, PASSWORD) as second:
+        second.state.presets = {"9": "Other"}
+        settings = onvif_channel("cam", first.port)
+        ch = (await app.channels.create(settings)).id
+        assert [p.token for p in await control.presets(ADMIN, ch)] == ["1", "2"]
+        old = control._onvif[ch][1]
+        assert old._camera is not None  # connected
+
+        # Another address: the old connection is closed, its presets forgotten.
+        await app.channels.replace(ch, onvif_channel("cam", second.port))
+        assert [p.token for p in await control.presets(ADMIN, ch)] == ["9"]
+        assert old._camera is None
+        old = control._onvif[ch][1]
+
+        # The device setting removed: closed too, and nothing to control.
+        await app.channels.replace(ch, settings.model_copy(update={"device": None}))
+        with pytest.raises(Unsupported):
+            await control.home(ADMIN, ch)
+        assert old._camera is None and ch not in control._onvif
+
+        # A deleted channel: forget() closes its connection.
+        await app.channels.replace(ch, settings)
+        await control.home(ADMIN, ch)
+        assert first.state.at_home
+        old = control._onvif[ch][1]
+        await control.forget(ch)
+        assert old._camera is None and ch not in control._onvif

@@ -11,13 +11,22 @@ the address or credentials change.
 Preset lists are cached per channel (TS-API's ``list`` answers from the
 cache, ``reload`` asks the camera). Preset names given here are kept by the
 server and shown over the camera's own, as the spec has it (cameras accept
-few characters); they live as long as the process.
+few characters); they live as long as the process. When a channel's device
+setting is removed or changed, its old connection is closed and its cached
+presets dropped.
+
+``info`` asks all the channels' devices at once under one deadline, and
+remembers a device's failure for ``FAILURE_TTL_S``: one dead or wrongly
+addressed camera then costs its callers (``/api/channel/info``, the enum's
+caps, every verbose status subscription) nothing until it is retried, or
+until ``reload`` asks again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from vidicon.base.errors import NotFound
@@ -53,6 +62,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 MAX_TOKEN = 64
 MAX_NAME = 128
+INFO_TIMEOUT_S = 15.0  # all of one info call's devices together
+FAILURE_TTL_S = 30.0  # how long a device's failed info is answered from memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,11 @@ def _speed(value: float, what: str) -> float:
     return value
 
 
+async def _close(device: OnvifDevice | None) -> None:
+    if device is not None:
+        await device.close()
+
+
 class DeviceControlService:
     def __init__(self, channels: ChannelService, runtime: Runtime) -> None:
         self.channels = channels
@@ -84,15 +100,24 @@ class DeviceControlService:
         self._presets: dict[int, list[Preset]] = {}
         self._names: dict[int, dict[str, str]] = {}
         self._identity: dict[int, object] = {}  # what the caches above belong to
+        # channel -> (monotonic expiry, the device that failed, its error)
+        self._failed: dict[int, tuple[float, Device, DeviceError]] = {}
         self._lock = asyncio.Lock()
 
     async def forget(self, channel_id: int) -> None:
-        """Drop what is kept for a channel (it was deleted)."""
+        """Drop what is kept for a channel (it was deleted), closing its connection."""
+        async with self._lock:
+            old = self._drop(channel_id)
+        await _close(old)
+
+    def _drop(self, channel_id: int) -> OnvifDevice | None:
+        """Forget the channel's ONVIF connection and caches (lock held); the caller
+        closes the connection returned once the lock is released (closing waits
+        for the camera's command in flight, which must not hold up other channels)."""
         known = self._onvif.pop(channel_id, None)
-        if known is not None:
-            await known[1].close()
-        for cache in (self._presets, self._names, self._identity):
+        for cache in (self._presets, self._names, self._identity, self._failed):
             cache.pop(channel_id, None)
+        return None if known is None else known[1]
 
     def _same_device(self, channel_id: int, identity: object) -> None:
         """Forget cached presets when a channel's camera is another one now."""
@@ -105,6 +130,7 @@ class DeviceControlService:
         for _, device in self._onvif.values():
             await device.close()
         self._onvif.clear()
+        self._failed.clear()
 
     # --- choosing the device ----------------------------------------------
 
@@ -112,6 +138,10 @@ class DeviceControlService:
         return await self.channels.settings(channel_id)  # NotFound: invalid channel
 
     async def _device(self, channel_id: int, settings: ChannelSettings) -> Device:
+        if settings.device is None and channel_id in self._onvif:
+            async with self._lock:  # the device setting was removed
+                old = self._drop(channel_id)
+            await _close(old)
         if settings.device is not None:
             main = parse_source(settings.main.url, settings.main.username, settings.main.password)
             host, port = settings.device.address
@@ -120,12 +150,12 @@ class DeviceControlService:
                 known = self._onvif.get(channel_id)
                 if known is not None and known[0] == key:
                     return known[1]
-                if known is not None:
-                    await known[1].close()
+                old = self._drop(channel_id)  # another address or other credentials now
                 device = OnvifDevice(host, port, main.username, main.password)
                 self._onvif[channel_id] = (key, device)
                 self._same_device(channel_id, device)
-                return device
+            await _close(old)
+            return device
         if parse_source(settings.main.url).kind == "simulated":
             head = self.runtime.head(channel_id)
             if head is None:
@@ -147,24 +177,41 @@ class DeviceControlService:
     ) -> list[ChannelDevice]:
         """Device information of the channels the user may see (all when None)."""
         wanted = channel_ids if channel_ids is not None else await self.channels.ids()
-        out: list[ChannelDevice] = []
-        for channel_id in wanted:
-            if not user.can_view(channel_id):
-                continue
-            try:
-                settings = await self._settings(channel_id)
-            except NotFound:
-                continue
-            try:
-                device = await self._device(channel_id, settings)
-                out.append(ChannelDevice(channel_id, await device.info(reload)))
-            except Unsupported:
-                kind = parse_source(settings.main.url).kind
-                out.append(ChannelDevice(channel_id, DeviceInfo(kind, Caps())))
-            except DeviceError as exc:
-                log.warning("channel %d: device information: %s", channel_id, exc)
-                out.append(ChannelDevice(channel_id, None, exc))
-        return out
+        visible = [c for c in wanted if user.can_view(c)]
+        found = await asyncio.gather(*(self._info_of(c, reload) for c in visible))
+        return [item for item in found if item is not None]
+
+    async def _info_of(self, channel_id: int, reload: bool) -> ChannelDevice | None:
+        """One channel's answer to ``info``; None for a channel that does not exist."""
+        try:
+            settings = await self._settings(channel_id)
+        except NotFound:
+            return None
+        try:
+            device = await self._device(channel_id, settings)
+        except Unsupported:
+            kind = parse_source(settings.main.url).kind
+            return ChannelDevice(channel_id, DeviceInfo(kind, Caps()))
+        except DeviceError as exc:
+            return ChannelDevice(channel_id, None, exc)
+        failed = self._failed.get(channel_id)
+        fresh = failed is not None and failed[1] is device and failed[0] > time.monotonic()
+        if fresh and not reload:
+            assert failed is not None
+            return ChannelDevice(channel_id, None, failed[2])
+        try:
+            async with asyncio.timeout(INFO_TIMEOUT_S):
+                info = await device.info(reload)
+        except TimeoutError:
+            error: DeviceError = NotReady(f"channel {channel_id}: the device does not answer")
+        except DeviceError as exc:
+            error = exc
+        else:
+            self._failed.pop(channel_id, None)
+            return ChannelDevice(channel_id, info)
+        log.warning("channel %d: device information: %s", channel_id, error)
+        self._failed[channel_id] = (time.monotonic() + FAILURE_TTL_S, device, error)
+        return ChannelDevice(channel_id, None, error)
 
     # --- pan, tilt, zoom, lens ----------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +26,9 @@ from vidicon.base.errors import Forbidden, Unauthorized
 from vidicon.services.auth import ANONYMOUS, SESSION_TTL_S, User
 
 SESSION_COOKIE = "vidicon_session"
+# ``conn.state.auth_carrier`` after authenticate(): what the credentials came in.
+CARRIER_COOKIE = "cookie"
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 # Documents the scheme only; credentials are decoded below as UTF-8 (RFC 7617).
 basic_scheme = HTTPBase(scheme="basic", auto_error=False, description="user name and password")
@@ -85,19 +89,77 @@ async def _credentials_user(conn: HTTPConnection, allow_anonymous: bool) -> User
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
+    conn.state.auth_carrier = None
     if scheme == "bearer" and value:
+        conn.state.auth_carrier = "bearer"
         return await vidicon.auth.verify_token(value.strip())
     if scheme == "basic" and value:
+        conn.state.auth_carrier = "basic"
         return await vidicon.auth.verify_password(*decode_user_password(value), client)
     auth_param = conn.query_params.get("auth")
     if auth_param:
+        conn.state.auth_carrier = "auth"
         return await vidicon.auth.verify_password(*decode_user_password(auth_param), client)
     session = conn.cookies.get(SESSION_COOKIE)
     if session:
+        conn.state.auth_carrier = CARRIER_COOKIE
         return await vidicon.auth.verify_session(session)
     if allow_anonymous:
         return ANONYMOUS
     raise Unauthorized("authentication required")
+
+
+def require_same_origin(request: HTTPConnection) -> None:
+    """Forbidden for a state-changing GET that another site made a signed-in
+    browser send (CSRF: the ``SameSite=Lax`` cookie rides along on cross-site
+    top-level navigations, so ``location = "http://nvr/api/system?restart"``
+    would otherwise restart the server).
+
+    Only requests authenticated by the session cookie are checked: ``auth=``,
+    Basic and bearer credentials cannot be attached by another site, and the
+    TS-API guide's example pages use ``auth=``. The browser's
+    ``Sec-Fetch-Site`` decides where it is sent (``same-origin`` and ``none``,
+    a typed address or bookmark, pass; ``cross-site`` is refused;
+    ``same-site``, another origin of the same site, passes only with an
+    ``Origin``/``Referer`` of this very host); without it, an ``Origin`` or
+    else ``Referer`` whose host:port differs from the request's ``Host`` is
+    refused. A request with none of them (an old browser, a script) passes.
+    Call after authenticate() (``CurrentUser`` and friends).
+    """
+    if getattr(request.state, "auth_carrier", None) != CARRIER_COOKIE:
+        return
+    headers = request.headers
+    fetch_site = headers.get("sec-fetch-site", "").strip().lower()
+    if fetch_site in {"same-origin", "none"}:
+        return
+    if fetch_site == "cross-site":
+        raise Forbidden("refused: a cross-site request cannot use the session cookie here")
+    source = headers.get("origin") or headers.get("referer")
+    if source is None:
+        if fetch_site:  # same-site (or an unknown value) and nothing to tell the origin
+            raise Forbidden("refused: the request comes from another origin")
+        return
+    if not _same_host(source, headers.get("host", "")):
+        raise Forbidden("refused: the request comes from another origin")
+
+
+def _same_host(source: str, host: str) -> bool:
+    """Whether an ``Origin``/``Referer`` URL names the ``Host`` header's host:port.
+
+    A port left out on either side is the source's scheme's default, so
+    ``https://nvr`` matches ``Host: nvr`` behind a TLS-terminating proxy.
+    ``Origin: null`` (sandboxed frames, data: URLs) never matches.
+    """
+    try:
+        parts = urlsplit(source.strip())
+        target = urlsplit(f"//{host.strip()}")
+        default = DEFAULT_PORTS.get(parts.scheme.lower())
+        source_port, target_port = parts.port or default, target.port or default
+    except ValueError:  # a malformed port
+        return False
+    if not parts.hostname or not target.hostname or default is None:
+        return False
+    return parts.hostname == target.hostname and source_port == target_port
 
 
 async def current_user(

@@ -98,12 +98,19 @@ async def _translated(what: str) -> AsyncIterator[None]:
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise NotReady(f"{what}: the camera does not answer ({type(exc).__name__})") from None
     except Exception as exc:
+        # Anything else the library raises (onvif.ONVIFError, zeep's XMLSyntaxError
+        # for a web page on the ONVIF port, a lookup or parse error on an odd
+        # answer) is the device answering wrongly: -9, never a 500. Only the
+        # ONVIF errors' own text is kept (redacted); others give their type.
         if type(exc).__name__.startswith("ONVIF"):  # onvif.ONVIFError and its kinds
             cause = exc.__cause__
             if isinstance(cause, aiohttp.ClientError | OSError | TimeoutError):
                 raise NotReady(f"{what}: the camera does not answer") from None
             raise DeviceFault(f"{what}: {redact(str(exc))[:200]}") from None
-        raise
+        if isinstance(exc, zeep.exceptions.XMLSyntaxError):
+            raise DeviceFault(f"{what}: the device's answer is not ONVIF (not SOAP XML)") from None
+        log.debug("%s: unexpected %s from the ONVIF library", what, type(exc).__name__)
+        raise DeviceFault(f"{what}: the device answered wrongly ({type(exc).__name__})") from None
 
 
 class OnvifDevice:

@@ -7,7 +7,10 @@ channel are needed), -2 not supported by the device, -3 device not ready,
 -4 busy, -5 invalid channel, -6 invalid channel token, -7 invalid request,
 -8 invalid parameters, -9 device response error. Everything but -1 comes
 with HTTP 200, as the spec has it. ``info`` needs no Control right: it only
-reads. Translation only: :class:`DeviceControlService` decides.
+reads. Commands that change something are GET requests, so with the session
+cookie they are refused (-1, 403) when another site's page sent them
+(:func:`require_same_origin`). Translation only: :class:`DeviceControlService`
+decides.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from vidicon.api.dialects.ts_api.lang import json_response, request_language, text
-from vidicon.api.native.security import AppDep, CurrentUser
+from vidicon.api.native.security import AppDep, CurrentUser, require_same_origin
 from vidicon.base.errors import Forbidden, InvalidInput, NotFound
 from vidicon.core.rights import Right
 from vidicon.services.device_control import DeviceError, DeviceInfo
@@ -206,6 +209,7 @@ async def channel_ptz(request: Request, app: AppDep, user: CurrentUser) -> Respo
     try:
         channel_id = _channel(request)
         command = _command(request, PTZ_COMMANDS)
+        require_same_origin(request)
         raw = request.query_params.get(command) or ""
         if command == "home":
             await control.home(user, channel_id)
@@ -263,6 +267,7 @@ async def channel_preset(request: Request, app: AppDep, user: CurrentUser) -> Re
         if command in {"list", "reload"}:
             return await _preset_lists(request, app, user, command == "reload")
         channel_id = _channel(request)
+        require_same_origin(request)
         if command in {"add", "set"}:
             token = None
             if command == "set":
@@ -320,6 +325,7 @@ async def channel_relay(request: Request, app: AppDep, user: CurrentUser) -> Res
             items = [{"name": r.name, "token": r.token} for r in relays]
             return _answer(request, {"chid": channel_id, **status(request, 0), "relay": items})
         active, raw = _on_off(request)
+        require_same_origin(request)
         for token in _tokens(raw, "on" if active else "off"):
             await control.set_relay(user, channel_id, token, active)
     except CONTROL_ERRORS as exc:
@@ -334,6 +340,7 @@ async def channel_aux(request: Request, app: AppDep, user: CurrentUser) -> Respo
     try:
         channel_id = _channel(request)
         on, raw = _on_off(request)
+        require_same_origin(request)
         numbers = _tokens(raw, "on" if on else "off")
         if not all(n.isdecimal() and len(n) <= 4 for n in numbers):
             raise Refused(-8, "aux outputs are numbers from 0")
@@ -349,6 +356,7 @@ async def channel_reboot(request: Request, app: AppDep, user: CurrentUser) -> Re
     """Reboot the channel's camera; the video comes back once it has restarted."""
     try:
         channel_id = _channel(request)
+        require_same_origin(request)
         await app.device_control.reboot(user, channel_id)
     except CONTROL_ERRORS as exc:
         return _failure(request, exc)

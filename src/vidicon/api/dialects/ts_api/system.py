@@ -7,9 +7,10 @@ as ``info=os,cpu``, ``info=all`` or ``info=supported`` (the list of items);
 ``storage`` and ``network`` are the spec's other names of ``disk`` and
 ``networkAdapter``. Every action needs a signed-in user; restart and reboot
 need an administrator (403), and reboot also needs the configuration to
-allow it (403 with code -1 otherwise). Field names are the services'
-snake_case turned into the spec's camelCase; what a machine does not tell
-is left out.
+allow it (403 with code -1 otherwise); with the session cookie both are
+refused (403) when another site's page sent them (CSRF). Field names are
+the services' snake_case turned into the spec's camelCase; what a machine
+does not tell is left out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from vidicon.api.dialects.ts_api import translate as tr
 from vidicon.api.dialects.ts_api.info import answer
 from vidicon.api.dialects.ts_api.lang import ENGLISH, language, text
-from vidicon.api.native.security import AppDep, CurrentUser
+from vidicon.api.native.security import AppDep, CurrentUser, require_same_origin
 from vidicon.base.errors import InvalidInput
 from vidicon.core.zone import server_zone
 from vidicon.services.system import (
@@ -147,6 +148,7 @@ async def system(
                 numbers = [tr.parse_int(v, "hddsmart", 1, 64) or 0 for v in value.split(",")]
             reports = await app.system.smart(numbers)
             return answer(request, [_smart(r, words) for r in reports])
+        require_same_origin(request)  # restart, reboot: they change something
         if action == "restart":
             app.system.restart(user)
             return answer(request, {"code": 0, "message": text(TEXTS, "restart", words)})
