@@ -5,13 +5,14 @@ the image store and spreadsheet writer."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import httpx
 import openpyxl
 import pytest
 
-from tests.conftest import make_client
+from tests.conftest import ADMIN_PASSWORD, make_client
 from tests.support.events import forget_startup_events
 from vidicon.app import Vidicon
 from vidicon.core import plates
@@ -25,7 +26,7 @@ S = 1_000_000
 JPEG = b"\xff\xd8\xff\xdbsnapshot\xff\xd9"
 
 
-async def seed(app: Vidicon) -> list[Event]:
+async def seed(app: Vidicon, guard_id: int = 2) -> list[Event]:
     await forget_startup_events(app)
     image = app.event_images.save(JPEG, 1, T0)
     events = [
@@ -36,8 +37,9 @@ async def seed(app: Vidicon) -> list[Event]:
               attributes={"vehicleType": "car", "colors": ["yellow", "gray"], "score": 7}),
         Event(EventKind.LPR, "plate", T0 + 3 * S, 1, label="AB-123"),
         Event(EventKind.SYSTEM, "startup", T0 + 4 * S),
-        Event(EventKind.AUDIT, "signIn", T0 + 5 * S, attributes={"uid": "guard"}),
-        Event(EventKind.AUDIT, "signIn", T0 + 6 * S, attributes={"uid": "admin"}),
+        Event(EventKind.AUDIT, "signIn", T0 + 5 * S,
+              attributes={"uid": "guard", "userId": guard_id}),
+        Event(EventKind.AUDIT, "signIn", T0 + 6 * S, attributes={"uid": "admin", "userId": 1}),
     ]  # fmt: skip
     return [await app.events.publish(e) for e in events]
 
@@ -85,11 +87,11 @@ async def test_search_one_event_and_images(
 
 
 async def test_what_a_limited_user_may_see(vidicon_app: Vidicon) -> None:
-    await seed(vidicon_app)
     user = await vidicon_app.auth.create_user(
         "guard", "guard-password", is_admin=False, rights=frozenset({Right.PLAYBACK})
     )
     await vidicon_app.auth.set_channel_access(user.id, [1])
+    await seed(vidicon_app, user.id)
     async with make_client(vidicon_app, auth=("guard", "guard-password")) as guard:
         # Channel 1 and no channel; no plates (no LPR right); only his own sign-in.
         assert await ids(guard) == [6, 5, 3, 1]
@@ -123,6 +125,79 @@ async def test_store_filters_on_json(vidicon_app: Vidicon) -> None:
     assert labels == ["AB-123", "vehicle", "human"]
 
 
+async def test_objects_need_playback(vidicon_app: Vidicon) -> None:
+    """Objects (and their images) are hidden from a user without Playback,
+    on every surface; rule alarms are not."""
+    await seed(vidicon_app, guard_id=99)  # nobody's
+    image = vidicon_app.event_images.save(JPEG, 1, T0)
+    face = await vidicon_app.events.publish(
+        Event(EventKind.OBJECT, "detected", T0 + 7 * S, 1, label="face", images=(image,))
+    )
+    rule = await vidicon_app.events.publish(
+        Event(EventKind.INTRUSION, "zone A", T0 + 8 * S, 1, label="human", images=(image,))
+    )
+    await vidicon_app.auth.create_user(
+        "viewer", "viewer-password", is_admin=False, rights=frozenset()
+    )
+    async with make_client(vidicon_app, auth=("viewer", "viewer-password")) as viewer:
+        assert await ids(viewer) == [rule.id, 5, 1]  # motion, system, the rule alarm
+        assert await ids(viewer, "?kind=object") == []
+        assert (await viewer.get(f"/v1/events/{face.id}")).status_code == 404
+        assert (await viewer.get(f"/v1/events/{face.id}/images/0")).status_code == 404
+        assert (await viewer.get(f"/v1/events/{rule.id}/images/0")).status_code == 200
+        for what in ("object", "eventLog"):
+            found = await viewer.get("/api/find", params={"what": what, "type": "4"})
+            assert found.status_code == (403 if what == "object" else 200), found.text
+        assert found.json()["data"] and all(d["code"] != 81 for d in found.json()["data"])
+
+
+async def test_own_audit_entries_by_user_id(vidicon_app: Vidicon) -> None:
+    """A new account that reuses a deleted user's name does not see the
+    deleted user's audit entries."""
+    user = await vidicon_app.auth.create_user(
+        "guard", "guard-password", is_admin=False, rights=frozenset()
+    )
+    await seed(vidicon_app, user.id)
+    old = await vidicon_app.events.publish(
+        Event(EventKind.AUDIT, "signIn", T0 + 7 * S, attributes={"uid": "guard", "userId": 999})
+    )
+    async with make_client(vidicon_app, auth=("guard", "guard-password")) as guard:
+        assert await ids(guard, "?kind=audit") == [6]
+        assert (await guard.get(f"/v1/events/{old.id}")).status_code == 404
+        privacy = (await guard.get("/api/find", params={"what": "eventLog", "type": "1"})).json()
+        assert privacy["totalCount"] == 1
+
+
+async def test_linked_channels_and_plate_sources(vidicon_app: Vidicon) -> None:
+    """Linked channels a user may not see are cut from every answer; the
+    plate sources need LPR and show only the user's channels."""
+    await forget_startup_events(vidicon_app)
+    linked = {"deviceCode": "G7", "linkedChannels": [2, 1]}
+    pushed = await vidicon_app.events.publish(
+        Event(EventKind.LPR, "plate", T0, None, label="AB123", attributes=linked)
+    )
+    await vidicon_app.events.publish(Event(EventKind.LPR, "plate", T0 + S, 2, label="CD456"))
+    clerk = await vidicon_app.auth.create_user(
+        "clerk", "clerk-password", is_admin=False, rights=frozenset({Right.LPR})
+    )
+    await vidicon_app.auth.set_channel_access(clerk.id, [1])
+    await vidicon_app.auth.create_user(
+        "viewer", "viewer-password", is_admin=False, rights=frozenset()
+    )
+    async with make_client(vidicon_app, auth=("clerk", "clerk-password")) as clerk_client:
+        page = (await clerk_client.get("/v1/events")).json()
+        assert [e["attributes"]["linkedChannels"] for e in page["events"]] == [[1]]
+        one = (await clerk_client.get(f"/v1/events/{pushed.id}")).json()
+        assert one["attributes"]["linkedChannels"] == [1]
+        sources = (await clerk_client.get("/api/enum", params={"what": "lprSrc"})).json()
+        assert [(s["code"], s["linkedChannel"]) for s in sources] == [("G7", [1])]
+    async with make_client(vidicon_app, auth=("viewer", "viewer-password")) as viewer:
+        assert (await viewer.get("/api/enum", params={"what": "lprSrc"})).status_code == 403
+    admin = await vidicon_app.auth.verify_password("admin", ADMIN_PASSWORD)
+    every = await vidicon_app.event_search.lpr_sources(admin)
+    assert [(s.code, s.linked) for s in every] == [("G7", (2, 1)), ("CH2", (2,))]
+
+
 def test_plate_similarity() -> None:
     stored = ["AVF4123", "123MTB", "99XY88", "12-34AB", "1 2 3 4", "5678"]
     assert plates.similar("1234", stored, 10) == ["1 2 3 4", "12-34AB", "123MTB", "AVF4123"]
@@ -131,6 +206,34 @@ def test_plate_similarity() -> None:
     assert plates.substring_distance("123", "avf4123") == 0
     assert plates.edit_distance("kitten", "sitting") == 3
     assert [plates.allowed_distance("x" * n) for n in (1, 5, 6, 9, 10)] == [1, 1, 2, 2, 3]
+    assert plates.similar("12가3456", ["12가3456", "12나3456", "34다5678"], 10) == [
+        "12가3456",
+        "12나3456",
+    ]
+    with pytest.raises(ValueError):
+        plates.similar("x" * (plates.MAX_KEYWORD + 1), stored, 10)
+
+
+def test_plate_similarity_matches_its_definition() -> None:
+    """The array version ranks exactly as the plain definitions do."""
+    rnd = random.Random(7)
+    for _ in range(200):
+        stored = [
+            "".join(rnd.choice("AB12- ") for _ in range(rnd.randint(0, 14))) for _ in range(40)
+        ]
+        keyword = "".join(rnd.choice("AB12") for _ in range(rnd.randint(1, 10)))
+        wanted = plates.normal(keyword)
+        most = plates.allowed_distance(wanted)
+        scored, seen = [], set()
+        for plate in stored:
+            text = plates.normal(plate)
+            if text and text not in seen and len(text) >= len(wanted) - most:
+                seen.add(text)
+                part = plates.substring_distance(wanted, text)
+                if part <= most:
+                    scored.append((part, plates.edit_distance(wanted, text), plate))
+        expected = [plate for _, _, plate in sorted(scored)[:15]]
+        assert plates.similar(keyword, stored, 15) == expected, (keyword, stored)
 
 
 def test_event_images_stay_in_their_folder(tmp_path: Path) -> None:

@@ -130,3 +130,71 @@ async def test_ping(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
         assert await receive(ws) == {"type": "snapshot", "states": {}}
         assert await receive(ws, 3) == {"type": "ping"}
         assert await receive(ws, 3) == {"type": "ping"}
+
+
+def _tasks_named(qualname: str) -> list[asyncio.Task[Any]]:
+    return [
+        t for t in asyncio.all_tasks()
+        if not t.done() and getattr(t.get_coro(), "__qualname__", "") == qualname
+    ]  # fmt: skip
+
+
+async def test_no_getter_left_behind(port: int) -> None:
+    """A handler stopped while it waits (the server cancels it) leaves no
+    task waiting on the closed subscription's queue."""
+    async with connect(url(port, states="none"), additional_headers=basic()) as ws:
+        assert await receive(ws) == {"type": "snapshot", "states": {}}
+        for _ in range(100):
+            if _tasks_named("Subscription.get"):
+                break
+            await asyncio.sleep(0.01)
+        assert len(_tasks_named("Subscription.get")) == 1
+        handlers = [t for t in asyncio.all_tasks() if "run_asgi" in repr(t.get_coro())]
+        assert len(handlers) == 1, [repr(t.get_coro()) for t in asyncio.all_tasks()]
+        handlers[0].cancel()
+        for _ in range(100):
+            if handlers[0].done():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert _tasks_named("Subscription.get") == []
+
+
+async def test_objects_need_playback(vidicon_app: Vidicon, port: int) -> None:
+    await vidicon_app.auth.create_user(
+        "viewer", "viewer-pass-1", is_admin=False, rights=frozenset()
+    )
+    auth = basic("viewer", "viewer-pass-1")
+    error, code = await refused(url(port, kinds="object"), additional_headers=auth)
+    assert code == 4403 and error["status"] == 403
+    async with connect(url(port, states="none"), additional_headers=auth) as ws:
+        assert await receive(ws) == {"type": "snapshot", "states": {}}
+        now = vidicon_app.clock.now_us()
+        vidicon_app.events.emit(Event(EventKind.OBJECT, "detected", now, 1, label="face"))
+        vidicon_app.events.emit(Event(EventKind.INTRUSION, "zone A", now, 1, label="human"))
+        message = await receive(ws)
+        assert message["event"]["kind"] == "intrusion"  # a rule alarm, as motion
+        with pytest.raises(TimeoutError):
+            await receive(ws, 0.3)
+
+
+async def test_linked_channels_cut_to_the_user(vidicon_app: Vidicon, port: int) -> None:
+    clerk = await vidicon_app.auth.create_user(
+        "clerk", "clerk-pass-1", is_admin=False, rights=frozenset({Right.LPR})
+    )
+    await vidicon_app.auth.set_channel_access(clerk.id, [1])
+    attributes = {"deviceCode": "G7", "linkedChannels": [2, 1]}
+    async with (
+        connect(url(port, states="none", kinds="lpr"), additional_headers=basic()) as admin,
+        connect(
+            url(port, states="none", kinds="lpr"), additional_headers=basic("clerk", "clerk-pass-1")
+        ) as ws,
+    ):
+        await receive(admin)
+        await receive(ws)
+        now = vidicon_app.clock.now_us()
+        vidicon_app.events.emit(
+            Event(EventKind.LPR, "plate", now, None, label="AB1", attributes=attributes)
+        )
+        assert (await receive(ws))["event"]["attributes"]["linkedChannels"] == [1]
+        assert (await receive(admin))["event"]["attributes"]["linkedChannels"] == [2, 1]

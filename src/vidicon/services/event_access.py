@@ -4,23 +4,25 @@ Every surface that streams the bus (TS-API ``subscribeEvents``, the native
 ``/v1/events/ws``) opens its subscription here so the rules are the same:
 
 - a signed-in user (never anonymous);
-- licence plates (``LPR``) need the LPR right, the audit log needs an
-  administrator; asking for them explicitly without it is Forbidden, asking
-  for "everything" simply leaves them out;
+- licence plates (``LPR``) need the LPR right, detected objects Playback
+  (:mod:`vidicon.services.event_rules`, the same rule as the searches), the
+  audit log needs an administrator; asking for them explicitly without it
+  is Forbidden, asking for "everything" simply leaves them out;
 - a user limited to some channels gets only those channels' events and
   state; naming another channel is Forbidden. Events without a channel
-  (system log, pushed plates and calls) reach everyone subscribed to them;
-  the dialects drop linked channels the user may not see.
+  (system log, pushed plates and calls) reach everyone subscribed to them,
+  without the linked channels the user may not see.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from vidicon.base.errors import Forbidden, Unauthorized
 from vidicon.core.events import EventKind, JsonValue, StateTopic
-from vidicon.core.rights import Right
+from vidicon.services import event_rules
 from vidicon.services.auth import User
 from vidicon.services.events import EventService, Subscription
 from vidicon.services.runtime import Runtime
@@ -75,6 +77,7 @@ class EventAccess:
             kinds=self.allowed_kinds(user, kinds),
             states=states,
             channels=self.allowed_channels(user, channels),
+            shown=partial(event_rules.shown_item, user),
         )
 
     def state(
@@ -97,8 +100,6 @@ class EventAccess:
 
 
 def _may(user: User, kind: EventKind) -> bool:
-    if kind is EventKind.LPR:
-        return user.has(Right.LPR)
     if kind is EventKind.AUDIT:
         return user.is_admin
-    return True
+    return event_rules.may_see_kind(user, kind)

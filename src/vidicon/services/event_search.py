@@ -3,30 +3,39 @@
 What a user may find:
 
 - a signed-in user (never anonymous);
-- licence plates need the LPR right: a search for "everything" leaves them
-  out, a plate search without it is Forbidden; object searches need the
-  Playback right (searching recorded video, as TS-API's right says);
+- licence plates need the LPR right and detected objects the Playback
+  right (:mod:`vidicon.services.event_rules`): a search for "everything"
+  leaves them out, asking for one by id is "not found" (its images too),
+  and a plate or object search without the right is Forbidden; so is the
+  list of plate sources without LPR;
 - the audit log (TS-API's Privacy entries): everything for administrators,
-  a user's own entries (attribute ``uid``) for the others;
+  a user's own entries for the others, known by the numeric ``userId``
+  (never the sign-in name: a new account may reuse a deleted one's name);
+- linked channels of the events found (plates, calls) and of plate sources
+  are only those the user may see;
 - a user limited to some channels finds only those channels' events and
   the events of no channel (system log, pushed plates without a channel);
   naming another channel is Forbidden. An event the user may not see is
   "not found" when asked for by id.
 
 Plate sources (TS-API ``lprSrc``) come from the register kept from the
-plate events themselves; similar plates are ranked by :mod:`vidicon.core.plates`.
+plate events themselves; similar plates are ranked by :mod:`vidicon.core.plates`
+in a worker thread (it compares up to ``SIMILAR_SCAN`` plates; the keyword
+is at most ``plates.MAX_KEYWORD`` characters, longer is InvalidInput).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
-from vidicon.base.errors import NotFound, Unauthorized
+from vidicon.base.errors import InvalidInput, NotFound, Unauthorized
 from vidicon.core import plates
 from vidicon.core.events import Event, EventKind, EventPage, EventQuery
 from vidicon.core.rights import Right
 from vidicon.db.lpr_sources import LprSource, LprSourceRegister
+from vidicon.services import event_rules
 from vidicon.services.auth import User
 from vidicon.services.events import EventService
 from vidicon.storage.event_images import EventImages
@@ -34,8 +43,8 @@ from vidicon.storage.event_images import EventImages
 EVERY_KIND = frozenset(EventKind)
 PLATES = frozenset({EventKind.LPR})
 OBJECTS = frozenset({EventKind.OBJECT})
-SIMILAR_SCAN = 100_000  # distinct plates compared at most, the most recent first
-AUDIT_USER = "uid"  # the attribute of audit events that names their user
+SIMILAR_SCAN = 50_000  # distinct plates compared at most, the most recent first
+AUDIT_USER = "userId"  # the attribute of audit events that holds their user's id
 
 
 class EventSearch:
@@ -50,7 +59,9 @@ class EventSearch:
 
     async def search(self, user: User, query: EventQuery) -> EventPage:
         """Events matching ``query`` among those ``user`` may see."""
-        return await self.events.search(self.visible(user, query))
+        page = await self.events.search(self.visible(user, query))
+        shown = [event_rules.shown(user, e) for e in page.events]
+        return dataclasses.replace(page, events=shown)
 
     async def plates(self, user: User, query: EventQuery) -> EventPage:
         """Licence plate events (the LPR right)."""
@@ -72,9 +83,14 @@ class EventSearch:
         """Stored plates similar to ``keyword``, best first (the LPR right)."""
         _signed_in(user)
         user.require(Right.LPR)
+        keyword = keyword.strip()
+        too_long = max(len(keyword), len(plates.normal(keyword))) > plates.MAX_KEYWORD
+        if not keyword or too_long:
+            raise InvalidInput(f"keyword must be 1-{plates.MAX_KEYWORD} characters", "keyword")
         query = self.visible(user, EventQuery(kinds=PLATES))
         seen = await self.events.store.labels(query, SIMILAR_SCAN)
-        return plates.similar(keyword, seen, limit)
+        # Seconds of numpy work at worst: never on the event loop.
+        return await asyncio.to_thread(plates.similar, keyword, seen, limit)
 
     async def get(self, user: User, event_id: int) -> Event:
         """One event, if ``user`` may see it."""
@@ -82,7 +98,7 @@ class EventSearch:
         event = await self.events.get(event_id)
         if event is None or not _admits(query, event, user):
             raise NotFound(f"event {event_id} not found")
-        return event
+        return event_rules.shown(user, event)
 
     async def image(self, user: User, event_id: int, number: int) -> Path:
         """The file of image ``number`` (from 0) of an event ``user`` may see."""
@@ -95,10 +111,17 @@ class EventSearch:
             raise NotFound(f"image {number} of event {event_id} is not stored") from None
 
     async def lpr_sources(self, user: User) -> list[LprSource]:
-        """Every plate source seen so far, in the order they were first seen."""
+        """The plate sources seen so far, in the order they were first seen (the
+        LPR right): a channel's own reader only for a user who may see that
+        channel, linked channels only those the user may see."""
         _signed_in(user)
+        user.require(Right.LPR)
         await self.sources.update()
-        return await self.sources.all()
+        return [
+            dataclasses.replace(s, linked=tuple(c for c in s.linked if user.can_view(c)))
+            for s in await self.sources.all()
+            if s.channel_id is None or user.can_view(s.channel_id)
+        ]
 
     async def source_filter(self, user: User, ids: list[int]) -> EventQuery:
         """A filter for the plates of the sources ``ids`` (unknown ids match nothing)."""
@@ -118,8 +141,7 @@ class EventSearch:
         """``query`` narrowed to what ``user`` may see."""
         _signed_in(user)
         kinds = query.kinds if query.kinds is not None else EVERY_KIND
-        if not user.has(Right.LPR):
-            kinds = kinds - PLATES
+        kinds = kinds - event_rules.hidden_kinds(user)
         channels = query.channels
         channelless = query.channelless
         if channels is not None:
@@ -139,7 +161,7 @@ class EventSearch:
         others = EventQuery(kinds=kinds - {EventKind.AUDIT}, either=query.either)
         own = EventQuery(
             kinds=frozenset({EventKind.AUDIT}),
-            attributes_in={AUDIT_USER: frozenset({user.username})},
+            attributes={AUDIT_USER: user.id},
             either=query.either,
         )
         return dataclasses.replace(narrowed, either=(others, own))
@@ -158,5 +180,6 @@ def _admits(query: EventQuery, event: Event, user: User) -> bool:
     if query.channels is not None and channel is not None and channel not in query.channels:
         return False
     if event.kind is EventKind.AUDIT and not user.is_admin:
-        return event.attributes.get(AUDIT_USER) == user.username
+        owner = event.attributes.get(AUDIT_USER)
+        return type(owner) is int and owner == user.id
     return True

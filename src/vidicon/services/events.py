@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from vidicon.core.clock import Clock
@@ -51,8 +51,10 @@ class Subscription:
         states: frozenset[StateTopic],
         channels: frozenset[int] | None,
         maxsize: int,
+        shown: Callable[[Item], Item] | None = None,
     ) -> None:
         self._service = service
+        self._shown = shown  # what this subscriber gets of an item it wants
         self.kinds = kinds
         self.states = states
         self.channels = channels
@@ -73,6 +75,8 @@ class Subscription:
 
     def offer(self, item: Item) -> None:
         """Queue without waiting; a full queue loses its oldest item."""
+        if self._shown is not None:
+            item = self._shown(item)
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
@@ -203,15 +207,18 @@ class EventService:
         states: Iterable[StateTopic] = (),
         channels: Iterable[int] | None = None,
         maxsize: int = SUBSCRIBER_QUEUE,
+        shown: Callable[[Item], Item] | None = None,
     ) -> Subscription:
         """A new subscription. ``kinds`` None means every kind; state topics
-        are only delivered when named in ``states``. Close it when done."""
+        are only delivered when named in ``states``; ``shown`` (if given)
+        turns each item into what this subscriber may see. Close it when done."""
         subscription = Subscription(
             self,
             None if kinds is None else frozenset(kinds),
             frozenset(states),
             None if channels is None else frozenset(channels),
             maxsize,
+            shown,
         )
         self._subscribers.add(subscription)
         return subscription

@@ -286,6 +286,12 @@ async def test_credentials_rights_and_bad_requests(server: Server) -> None:
     guard = basic("guard", "guard-pass-1")
     assert (await closed_with(server.url(topics="channelStatus", ch="2", auth=guard)))[0] == 4403
     assert (await closed_with(server.url(topics="LPR", auth=guard)))[0] == 4403
+    # Objects need Playback, as the object search does.
+    await app.auth.create_user("viewer", "viewer-pass-1", is_admin=False, rights=frozenset())
+    viewer = basic("viewer", "viewer-pass-1")
+    assert (await closed_with(server.url(topics="object", auth=viewer)))[0] == 4403
+    async with connect(server.url(topics="object", auth=guard)) as ws:
+        assert (await receive(ws))["topics"] == ["object"]
     async with connect(server.url(topics="channelStatus", auth=guard)) as ws:
         await receive(ws)
         assert [c["chid"] for c in (await receive(ws))["channel"]] == [1]

@@ -143,6 +143,7 @@ async def events_websocket(websocket: WebSocket) -> None:
         for topic in states
     }
     reader = asyncio.create_task(_wait_closed(websocket), name="events-ws-reader")
+    getter: asyncio.Future[Event | StateChange] | None = None
     try:
         await _send(websocket, {"type": "snapshot", "states": snapshot})
         while not reader.done():
@@ -162,9 +163,11 @@ async def events_websocket(websocket: WebSocket) -> None:
         pass  # the client went away or stopped reading
     finally:
         subscription.close()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        for task in (reader, getter):  # the getter waits on a queue nobody fills now
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         with contextlib.suppress(Exception):
             await websocket.close(code=1000)
 

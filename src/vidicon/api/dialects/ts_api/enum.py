@@ -4,8 +4,9 @@
   sources (the same list ``/api/vod`` gives), ``caps`` their capabilities
   from :func:`channel_caps` (the device-control service).
 - ``eventType``: the event log table of :mod:`.event_types`, in ``lang``.
-- ``lprSrc``: every plate source seen so far (a pushed device code, or a
-  channel's own reader ``CH<n>``), numbered in the order first seen; no
+- ``lprSrc``: the plate sources seen so far (a pushed device code, or a
+  channel's own reader ``CH<n>``), numbered in the order first seen; the
+  LPR right; only the user's channels (the event search decides); no
   recognition zones are configured in Vidicon, so no ``zone``.
 - ``emergencyCall``, ``parkingLot``: Vidicon registers no call devices and
   no parking lots, so both are empty (pushed calls need no registration).
@@ -86,7 +87,7 @@ async def _lpr_sources(app: Vidicon, user: User) -> list[dict[str, Any]]:
             "id": source.id,
             "code": source.code,
             "name": source.name,
-            "linkedChannel": [c for c in source.linked if user.can_view(c)],
+            "linkedChannel": list(source.linked),
             "tag": "Normal",
         }
         for source in await app.event_search.lpr_sources(user)
