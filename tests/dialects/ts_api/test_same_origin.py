@@ -148,3 +148,13 @@ async def test_explicit_credentials_work_cross_site(vidicon_app: Vidicon) -> Non
 )
 def test_same_host(source: str, host: str, same: bool) -> None:
     assert _same_host(source, host) is same
+
+
+async def test_another_site_cannot_sign_the_cookie_out(vidicon_app: Vidicon) -> None:
+    async with cookie_client(vidicon_app) as browser:
+        forced = await browser.get("/api/auth?logout", headers=CROSS_SITE)
+        assert forced.status_code == 403
+        assert (await browser.get("/api/auth", headers=SAME_ORIGIN)).status_code == 200
+        assert (await browser.get("/api/auth?logout", headers=SAME_ORIGIN)).status_code == 200
+        browser.cookies.clear()
+        assert (await browser.get("/api/auth")).status_code == 401

@@ -19,11 +19,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from vidicon.api.dialects.ts_api.lang import json_response
 from vidicon.api.native.security import (
+    CARRIER_COOKIE,
     SESSION_COOKIE,
     AppDep,
     authenticate,
     client_address,
     decode_user_password,
+    require_same_origin,
     set_session_cookie,
 )
 from vidicon.services.auth import User
@@ -46,7 +48,12 @@ async def auth(
     """Sign in (``login=`` or ``auth=``), sign out (``logout``), or check the session."""
     client = client_address(request)
     if logout is not None:
-        await app.sign_in.sign_out(request.cookies.get(SESSION_COOKIE), client)
+        session = request.cookies.get(SESSION_COOKIE)
+        if session:
+            # Signing out by the cookie is a change another site must not cause.
+            request.state.auth_carrier = CARRIER_COOKIE
+            require_same_origin(request)
+        await app.sign_in.sign_out(session, client)
         response = json_response(request, {})
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
