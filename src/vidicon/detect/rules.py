@@ -18,6 +18,7 @@ above it. ``A->B`` fires for objects moving from side A to side B.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -73,7 +74,7 @@ def crosses(p: Point, q: Point, a: Point, b: Point) -> bool:
     return (ta <= 0 <= tb) or (tb <= 0 <= ta)
 
 
-class Rule:
+class Rule(ABC):
     kind = ""
 
     def __init__(self, name: str, labels: Iterable[str] | None = None) -> None:
@@ -83,10 +84,11 @@ class Rule:
     def wants(self, track: TrackPoint) -> bool:
         return self.labels is None or track.label in self.labels
 
+    @abstractmethod
     def update(
         self, tracks: Sequence[TrackPoint], lost: Sequence[int], at_us: int
     ) -> list[RuleHit]:
-        raise NotImplementedError
+        """The hits this moment's tracks (and those lost since) make."""
 
     def close(self, at_us: int) -> list[RuleHit]:
         """End everything still going (the channel stopped or was reconfigured)."""
@@ -123,6 +125,7 @@ class _PerTrackZone(Rule):
         if len(polygon) < 3:
             raise ValueError("a zone needs at least 3 points")
         self.polygon = list(polygon)
+        self.dwell_us = 0  # how long a track must stay inside before a hit begins
         self.entered: dict[int, int] = {}  # track id -> when it entered
         self.active: dict[int, str | None] = {}  # track id -> label, while a hit lasts
 
@@ -136,6 +139,36 @@ class _PerTrackZone(Rule):
         self.entered.pop(track_id, None)
         return [self._end(track_id, at_us)] if track_id in self.active else []
 
+    def update(
+        self, tracks: Sequence[TrackPoint], lost: Sequence[int], at_us: int
+    ) -> list[RuleHit]:
+        """A hit begins once a track has been inside for ``dwell_us`` (0: at
+        once) and ends when it leaves or is lost."""
+        hits: list[RuleHit] = []
+        for track in tracks:
+            if not self.wants(track):
+                continue
+            if not inside(track.point, self.polygon):
+                hits.extend(self._leave(track.id, at_us))
+                continue
+            since = self.entered.setdefault(track.id, at_us)
+            if track.id not in self.active and at_us - since >= self.dwell_us:
+                self.active[track.id] = track.label
+                key = f"{self.name}:{track.id}"
+                details = self._details(since, at_us)
+                hits.append(
+                    self._hit(
+                        "begin", key, at_us, (track.id,), track.label, objId=track.id, **details
+                    )
+                )
+        for track_id in lost:
+            hits.extend(self._leave(track_id, at_us))
+        return hits
+
+    def _details(self, since_us: int, at_us: int) -> dict[str, object]:
+        """Attributes of a beginning hit beside the object id."""
+        return {}
+
     def close(self, at_us: int) -> list[RuleHit]:
         hits = [self._end(t, at_us) for t in list(self.active)]
         self.entered.clear()
@@ -146,33 +179,6 @@ class IntrusionRule(_PerTrackZone):
     """An object inside the polygon: begins when it enters, ends when it leaves."""
 
     kind = "intrusion"
-
-    def update(
-        self, tracks: Sequence[TrackPoint], lost: Sequence[int], at_us: int
-    ) -> list[RuleHit]:
-        hits: list[RuleHit] = []
-        for track in tracks:
-            if not self.wants(track):
-                continue
-            if inside(track.point, self.polygon):
-                if track.id not in self.active:
-                    self.entered[track.id] = at_us
-                    self.active[track.id] = track.label
-                    hits.append(
-                        self._hit(
-                            "begin",
-                            f"{self.name}:{track.id}",
-                            at_us,
-                            (track.id,),
-                            track.label,
-                            objId=track.id,
-                        )
-                    )
-            else:
-                hits.extend(self._leave(track.id, at_us))
-        for track_id in lost:
-            hits.extend(self._leave(track_id, at_us))
-        return hits
 
 
 class LoiteringRule(_PerTrackZone):
@@ -190,34 +196,8 @@ class LoiteringRule(_PerTrackZone):
         super().__init__(name, polygon, labels)
         self.dwell_us = int(dwell_s * 1_000_000)
 
-    def update(
-        self, tracks: Sequence[TrackPoint], lost: Sequence[int], at_us: int
-    ) -> list[RuleHit]:
-        hits: list[RuleHit] = []
-        for track in tracks:
-            if not self.wants(track):
-                continue
-            if not inside(track.point, self.polygon):
-                hits.extend(self._leave(track.id, at_us))
-                continue
-            since = self.entered.setdefault(track.id, at_us)
-            if track.id not in self.active and at_us - since >= self.dwell_us:
-                self.active[track.id] = track.label
-                hits.append(
-                    self._hit(
-                        "begin",
-                        f"{self.name}:{track.id}",
-                        at_us,
-                        (track.id,),
-                        track.label,
-                        objId=track.id,
-                        dwell=round((at_us - since) / 1e6, 3),
-                        entered_us=since,
-                    )
-                )
-        for track_id in lost:
-            hits.extend(self._leave(track_id, at_us))
-        return hits
+    def _details(self, since_us: int, at_us: int) -> dict[str, object]:
+        return {"dwell": round((at_us - since_us) / 1e6, 3), "entered_us": since_us}
 
 
 class LineCrossingRule(Rule):
