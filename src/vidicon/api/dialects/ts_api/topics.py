@@ -28,14 +28,10 @@ from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
 
+from vidicon.api.dialects.ts_api import event_types
 from vidicon.api.dialects.ts_api import translate as tr
-from vidicon.api.dialects.ts_api.event_texts import (
-    STATUS_TEXTS,
-    SYSTEM_LOG_TYPE,
-    SYSTEM_TEXTS,
-    system_number,
-)
-from vidicon.api.dialects.ts_api.lang import ENGLISH, language
+from vidicon.api.dialects.ts_api.lang import ENGLISH, language, text
+from vidicon.api.dialects.ts_api.status_texts import MESSAGES as STATUS_TEXTS
 from vidicon.base.errors import InvalidInput
 from vidicon.core.events import Event, EventKind, JsonValue, StateChange, StateTopic
 from vidicon.core.status import ChannelStatus
@@ -260,8 +256,10 @@ class Translator:
     def _status(self, code: int, with_message: bool) -> Message:
         if not with_message:
             return {"code": code}
-        texts = STATUS_TEXTS.get(self.request.lang, {})
-        message = texts.get(code) or STATUS_TEXTS[ENGLISH].get(code) or str(code)
+        try:
+            message = text(STATUS_TEXTS, ChannelStatus(code), self.request.lang)
+        except (ValueError, KeyError):  # a code TS-API does not list
+            message = str(code)
         return {"code": code, "message": message}
 
     def _channel_item(self, cid: int, value: Mapping[str, Any]) -> Message:
@@ -350,25 +348,8 @@ class Translator:
         }
 
     def _system(self, event: Event) -> Message:
-        number = system_number(event.code)
-        lang = self.request.lang
-        texts = SYSTEM_TEXTS.get(lang, SYSTEM_TEXTS[ENGLISH])
-        english = SYSTEM_TEXTS[ENGLISH]
-        times = [self.time(event.begin_us)]
-        if event.end_us is not None and event.end_us != event.begin_us:
-            times.append(self.time(event.end_us))
-        out: Message = {
-            "topic": "systemEvent",
-            "id": event.id,
-            "type": SYSTEM_LOG_TYPE,
-            "typeName": texts.get(SYSTEM_LOG_TYPE) or english[SYSTEM_LOG_TYPE],
-            "code": number,
-            "codeName": texts.get(number) or english[number],
-            "timeRange": times,
-        }
-        if event.attributes:
-            out["param"] = event.public_attributes()
-        return out
+        """The event log's item of the event (one numbering for both)."""
+        return {"topic": "systemEvent", **event_types.entry(event, self.request.lang, self.zone)}
 
     def _object(self, event: Event) -> Message:
         attrs = event.attributes
